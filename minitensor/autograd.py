@@ -1,0 +1,306 @@
+"""The autograd engine: ``Function`` (one op), ``Context`` (one graph node) and ``backward``.
+
+How a training step flows through this file:
+
+1. ``SomeOp.apply(x, y, axis=1)`` creates a ``Context`` (the graph node), calls
+   ``SomeOp.forward(ctx, x.data, y.data, axis=1)`` on plain arrays, and wraps the result
+   in a Tensor whose ``_node`` is that context (only if some input requires grad).
+2. ``loss.backward()`` calls ``backward(loss)`` below: it orders the nodes (iteratively,
+   so a 20,000-op chain is fine), runs each op's ``backward(ctx, grad)`` once all of its
+   consumers have contributed, un-broadcasts each input gradient *here* (ops stay naive),
+   and accumulates into ``.grad`` of leaf tensors.
+3. Saved arrays are dropped as soon as a node has run, unless ``retain_graph=True``.
+
+A node keeps references to its parent *nodes* and to leaf tensors only, never to
+intermediate tensors, so the only activation memory a graph holds is what ops saved.
+"""
+from __future__ import annotations
+
+import os
+import traceback
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+
+from . import grad_mode
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# log(0) = -inf, 1/0 = inf, ...: IEEE results, silently, as in PyTorch (detect_anomaly()
+# is the tool for finding where they first appear).
+_QUIET = dict(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+
+class VersionCounter:
+    """A mutable counter shared by a tensor and its views; in-place ops bump it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class Context:
+    """One node of the graph: what an op application remembers for its backward.
+
+    Attributes an op may use:
+        needs_input_grad: tuple of bools, one per tensor input (skip work for False).
+        saved_arrays: the arrays given to ``save_for_backward`` (checked on access).
+        Any other attribute an op sets on ``ctx`` in forward (axis, shapes, ...).
+    """
+
+    def __init__(self, op: type, inputs: tuple, requires_grad: bool):
+        self.op = op
+        self.requires_grad = requires_grad
+        # Parent of input i: its node (non-leaf), the tensor itself (leaf that requires
+        # grad), or None (no gradient flows there).
+        self.parents = tuple(_parent_of(t) for t in inputs) if requires_grad else ()
+        self.needs_input_grad = tuple(p is not None for p in self.parents) if requires_grad \
+            else (False,) * len(inputs)
+        self.input_shapes = tuple(t.data.shape for t in inputs)
+        self.input_dtypes = tuple(t.data.dtype for t in inputs)
+        self._saved: tuple | None = ()
+        self._saved_versions: list[tuple[VersionCounter, int]] = []
+        self._freed = False
+        self.hooks: list[Callable] = []        # gradient hooks of the (non-leaf) output
+        self.retained: weakref.ref | None = None  # output tensor, when it called retain_grad()
+        self.created_at: str | None = None     # user code location (anomaly mode only)
+
+    @property
+    def name(self) -> str:
+        return self.op.__name__
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep ``arrays`` for backward. A no-op when no gradient will be needed."""
+        if self.requires_grad:
+            self._saved = arrays
+
+    @property
+    def saved_arrays(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name}.backward: trying to backward through the graph a second time "
+                "(its saved arrays were freed after the first backward). "
+                "Pass retain_graph=True to the first backward() if you need to call it twice.")
+        for counter, expected in self._saved_versions:
+            if counter.value != expected:
+                raise RuntimeError(
+                    f"{self.name}.backward: one of the arrays needed for gradient computation "
+                    f"has been modified by an in-place operation (it is at version "
+                    f"{counter.value}; expected version {expected}). Use an out-of-place op "
+                    "instead, or .clone() the tensor before modifying it.")
+        return self._saved
+
+    def _record_saved_versions(self, inputs: tuple, output) -> None:
+        """Remember the version of every tensor whose array was saved (in-place detection)."""
+        for array in _flatten_saved(self._saved):
+            for t in (*inputs, output):
+                if t.data is array:
+                    self._saved_versions.append((t._version_counter, t._version_counter.value))
+                    break
+
+    def release(self) -> None:
+        """Drop saved arrays (called after this node's backward unless retain_graph)."""
+        self._saved = None
+        self._freed = True
+
+
+def _flatten_saved(saved: tuple):
+    """Saved items, looking one level into kernel caches (tuples, lists, dicts)."""
+    for item in saved:
+        if isinstance(item, dict):
+            yield from item.values()
+        elif isinstance(item, (tuple, list)):
+            yield from item
+        else:
+            yield item
+
+
+def _parent_of(t):
+    if not t.requires_grad:
+        return None
+    return t._node if t._node is not None else t
+
+
+class Function:
+    """Base class of every op: ``forward`` and ``backward`` on NumPy arrays.
+
+    Subclasses implement two static methods::
+
+        forward(ctx, *arrays, **attrs) -> array
+        backward(ctx, grad) -> one gradient (array or None) per tensor input
+
+    Backward may return gradients in the *broadcast* shape; the engine sums them back to
+    each input's shape. ``is_view = True`` marks ops whose output may share memory with
+    their first input (reshape, permute, slicing): the output then shares the input's
+    version counter, so in-place changes through a view are detected too.
+    """
+
+    is_view = False
+
+    @staticmethod
+    def forward(ctx: Context, *arrays, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run forward on the inputs' arrays and (if needed) record a graph node."""
+        from .tensor import Tensor  # tensor.py imports this module; bind late
+
+        requires_grad = grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        ctx = Context(cls, inputs, requires_grad)
+        anomaly = grad_mode.is_anomaly_enabled()
+        if anomaly:
+            ctx.created_at = _user_code_location()
+        with np.errstate(**_QUIET):
+            out = np.asarray(cls.forward(ctx, *(t.data for t in inputs), **attrs))
+        if anomaly:
+            _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
+        result = Tensor._make(out, ctx if requires_grad else None)
+        if cls.is_view and inputs and np.may_share_memory(out, inputs[0].data):
+            result._version_counter = inputs[0]._version_counter
+        if requires_grad:
+            ctx._record_saved_versions(inputs, result)
+        return result
+
+
+# ----------------------------------------------------------------------------- backward
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple, op_name: str) -> np.ndarray:
+    """Sum ``grad`` back to ``shape``: the one place broadcasting is undone.
+
+    Leading extra axes are summed away, then every axis where the input had size 1
+    (and the gradient does not) is summed with keepdims. The result must then have
+    exactly the input's shape; anything else is a bug in ``op_name``'s backward.
+    """
+    if grad.shape != shape:
+        extra = grad.ndim - len(shape)
+        if extra > 0:
+            grad = grad.sum(axis=tuple(range(extra)))
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and i < grad.ndim and grad.shape[i] != 1)
+        if axes:
+            grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise AssertionError(
+            f"{op_name}.backward returned a gradient of shape {grad.shape} for an input of "
+            f"shape {shape}: grad shape must match tensor shape")
+    return grad
+
+
+def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
+    """Backpropagate ``gradient`` (d out / d root) from ``root`` to every leaf.
+
+    Nodes run in reverse topological order: a node runs once every node that consumed
+    its output has passed its contribution down (Kahn's algorithm on consumer counts,
+    with an explicit stack: no recursion, so depth is unlimited).
+    """
+    if root._node is None:  # backward on a leaf: its gradient is the seed itself
+        _accumulate_leaf(root, gradient)
+        return
+    consumers = _count_consumers(root._node)
+    pending: dict[Context, np.ndarray] = {root._node: gradient}
+    ready = [root._node]
+    anomaly = grad_mode.is_anomaly_enabled()
+    with grad_mode.no_grad():  # hooks and backward work must not record a graph
+        while ready:
+            node = ready.pop()
+            grad = pending.pop(node, None)
+            grads: tuple = ()
+            if grad is not None:
+                grad = _run_node_hooks(node, grad)
+                with np.errstate(**_QUIET):
+                    grads = node.op.backward(node, grad)
+                if not isinstance(grads, tuple):
+                    grads = (grads,)
+                if len(grads) != len(node.parents):
+                    raise AssertionError(f"{node.name}.backward returned {len(grads)} gradients "
+                                         f"for {len(node.parents)} inputs")
+                if not retain_graph:
+                    node.release()
+            for i, parent in enumerate(node.parents):
+                if parent is None:
+                    continue
+                g = grads[i] if grads else None
+                if g is not None:
+                    g = _fit_to_input(np.asarray(g), node, i)
+                    if anomaly:
+                        _check_finite(g, f"{node.name}Backward returned NaN/Inf in the gradient "
+                                         f"of input {i}", node)
+                if isinstance(parent, Context):
+                    if g is not None:
+                        # First contribution is stored as is; a second allocates a new
+                        # array, so a gradient shared between two inputs is never changed.
+                        pending[parent] = g if parent not in pending else pending[parent] + g
+                    consumers[parent] -= 1
+                    if consumers[parent] == 0:
+                        ready.append(parent)
+                elif g is not None:
+                    _accumulate_leaf(parent, g)
+
+
+def _count_consumers(root: Context) -> dict[Context, int]:
+    counts: dict[Context, int] = {}
+    stack, seen = [root], {root}
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            if isinstance(parent, Context):
+                counts[parent] = counts.get(parent, 0) + 1
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+    return counts
+
+
+def _fit_to_input(g: np.ndarray, node: Context, i: int) -> np.ndarray:
+    g = unbroadcast(g, node.input_shapes[i], node.name)
+    dtype = node.input_dtypes[i]
+    return g.astype(dtype, copy=False) if g.dtype != dtype else g
+
+
+def _run_node_hooks(node: Context, grad: np.ndarray) -> np.ndarray:
+    from .tensor import Tensor
+    for hook in node.hooks:
+        replaced = hook(Tensor._make(grad, None))
+        if replaced is not None:
+            grad = np.asarray(replaced.data if isinstance(replaced, Tensor) else replaced)
+    kept = node.retained() if node.retained is not None else None
+    if kept is not None:
+        kept.grad = Tensor._make(grad.copy() if kept.grad is None else kept.grad.data + grad, None)
+    return grad
+
+
+def _accumulate_leaf(leaf, g: np.ndarray) -> None:
+    from .tensor import Tensor
+    for hook in leaf._hooks:
+        replaced = hook(Tensor._make(g, None))
+        if replaced is not None:
+            g = np.asarray(replaced.data if isinstance(replaced, Tensor) else replaced)
+    g = g.astype(leaf.data.dtype, copy=False)
+    if leaf.grad is None:
+        # Copy: the same array may also be the gradient of another input (Add returns
+        # one g for both), and optimizers/clipping modify .grad in place.
+        leaf.grad = Tensor._make(np.array(g, copy=True), None)
+    else:
+        leaf.grad.data = leaf.grad.data + g
+
+
+# ----------------------------------------------------------------------------- anomaly mode
+
+
+def _user_code_location() -> str:
+    """'file:line in function: code' of the innermost frame outside minitensor."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "<unknown>"
+
+
+def _check_finite(array: np.ndarray, what: str, ctx: Context) -> None:
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise RuntimeError(f"detect_anomaly: {what}. The op was created at {ctx.created_at}")

@@ -1,0 +1,139 @@
+"""Gradient checking: analytic gradients (backward) against central finite differences.
+
+Two checks, both contracting the output with a random upstream gradient ``u`` (never
+an all-ones ``.sum()``, which hides transposed or swapped gradients):
+
+* ``mode="full"``: for every input element x_i, the analytic d<u, f>/dx_i from one
+  backward is compared with (<u, f(x + eps e_i)> - <u, f(x - eps e_i)>) / (2 eps).
+* ``mode="projection"`` (HIPS autograd's ``check_vjp``): for random directions v,
+  <grad, v> is compared with the central-difference directional derivative of <u, f>
+  along v. A few forward passes, whatever the input size: for whole layers.
+
+Run checks in float64: float32 rounding swamps a finite difference.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import grad_mode
+from . import random as _random
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Analytic and numeric gradients disagree; the message names the worst entry."""
+
+
+def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, mode: str = "auto", n_projections: int = 4, seed: int = 0,
+              raise_exception: bool = True) -> bool:
+    """Check the gradients of ``fn`` with respect to every input that requires grad.
+
+    Args:
+        fn: takes the tensors in ``inputs`` (positionally) and returns a Tensor or a
+            tuple of Tensors. It must be deterministic; random ops (dropout) are made
+            so by restoring the global generator before every evaluation.
+        inputs: the tensors; those with ``requires_grad`` are checked. They may also be
+            parameters that ``fn`` uses without taking them as arguments: pass them
+            here and accept them in ``fn``'s signature, or close over them.
+        eps: finite-difference step. atol, rtol: |analytic - numeric| <= atol + rtol |numeric|.
+        mode: "full", "projection", or "auto" (full up to 2,000 checked elements).
+        n_projections: random directions in projection mode.
+        seed: seeds the upstream gradient and the projection directions.
+        raise_exception: raise ``GradcheckError`` on mismatch (else return False).
+    Returns:
+        True when all gradients agree.
+    """
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    checked = [i for i, t in enumerate(inputs) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad; nothing to check")
+    rng = np.random.default_rng(seed)
+    rng_state = _random.get_rng_state()
+
+    def evaluate() -> list[np.ndarray]:
+        _random.set_rng_state(rng_state)
+        out = fn(*inputs)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [o for o in outs if isinstance(o, Tensor)]
+
+    outputs = evaluate()
+    upstream = [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
+    analytic = _analytic(inputs, checked, outputs, upstream)
+
+    def objective() -> float:
+        with grad_mode.no_grad():
+            return float(sum(np.sum(o.data.astype(np.float64) * u) for o, u in zip(evaluate(), upstream)))
+
+    total = sum(inputs[i].data.size for i in checked)
+    use_full = mode == "full" or (mode == "auto" and total <= 2000)
+    if use_full:
+        ok, message = _check_full(inputs, checked, analytic, objective, eps, atol, rtol)
+    else:
+        ok, message = _check_projection(inputs, checked, analytic, objective, eps, atol, rtol,
+                                        n_projections, rng)
+    _random.set_rng_state(rng_state)
+    evaluate()  # leave the generator as if fn had run once
+    if not ok and raise_exception:
+        raise GradcheckError(message)
+    return ok
+
+
+def _analytic(inputs, checked, outputs, upstream) -> dict[int, np.ndarray]:
+    saved = {i: inputs[i].grad for i in checked}
+    for i in checked:
+        inputs[i].grad = None
+    roots = [(o, u) for o, u in zip(outputs, upstream) if o.requires_grad]
+    for k, (o, u) in enumerate(roots):
+        o.backward(u, retain_graph=k < len(roots) - 1)
+    grads = {i: (np.zeros(inputs[i].shape) if inputs[i].grad is None
+                 else inputs[i].grad.data.astype(np.float64)) for i in checked}
+    for i in checked:
+        inputs[i].grad = saved[i]
+    return grads
+
+
+def _check_full(inputs, checked, analytic, objective, eps, atol, rtol):
+    worst = None  # (excess, message)
+    for i in checked:
+        data = inputs[i].data
+        if not data.flags.writeable:
+            raise ValueError(f"gradcheck: input {i} is a read-only view; pass a copy")
+        for index in np.ndindex(data.shape):
+            original = data[index]
+            data[index] = original + eps
+            plus = objective()
+            data[index] = original - eps
+            minus = objective()
+            data[index] = original
+            numeric = (plus - minus) / (2 * eps)
+            a = analytic[i][index]
+            excess = abs(a - numeric) - (atol + rtol * abs(numeric))
+            if not np.isfinite(a) or not np.isfinite(numeric) or excess > 0:
+                if worst is None or not excess <= worst[0]:
+                    worst = (excess, f"gradcheck: input {i} (shape {data.shape}) at index {index}: "
+                                     f"analytic {a!r} vs numeric {numeric!r} "
+                                     f"(|diff| {abs(a - numeric):.3e} > atol {atol} + rtol {rtol} * |numeric|)")
+    return (worst is None), (worst[1] if worst else "")
+
+
+def _check_projection(inputs, checked, analytic, objective, eps, atol, rtol, n, rng):
+    for trial in range(n):
+        directions = {i: rng.standard_normal(inputs[i].shape) for i in checked}
+        originals = {i: inputs[i].data.copy() for i in checked}
+
+        def shift(t: float) -> float:
+            for i in checked:
+                inputs[i].data[...] = originals[i] + t * directions[i]
+            return objective()
+
+        numeric = (shift(eps) - shift(-eps)) / (2 * eps)
+        for i in checked:
+            inputs[i].data[...] = originals[i]
+        a = float(sum(np.sum(analytic[i] * directions[i]) for i in checked))
+        if not np.isfinite(a) or abs(a - numeric) > atol + rtol * abs(numeric):
+            return False, (f"gradcheck (projection {trial}): <grad, v> analytic {a!r} vs numeric "
+                           f"{numeric!r} along a random direction over inputs {checked}")
+    return True, ""

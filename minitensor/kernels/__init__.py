@@ -1,0 +1,87 @@
+"""Kernel backends: the arithmetic behind the ops, on plain NumPy arrays.
+
+Two modules implement the same functions with the same signatures:
+
+    numpy_ref  plain NumPy, written to be read: the specification.
+    numba_cpu  @njit twins, the fast path (default when numba imports).
+
+Ops never import a backend directly; they call ``kernels.get().<name>(...)`` so the
+backend can be switched at run time::
+
+    from minitensor import kernels
+    kernels.set_backend("numpy")          # or "numba"
+    with kernels.use("numpy"):            # temporarily
+        ...
+
+The starting backend comes from the environment variable MINITENSOR_BACKEND
+(``numba`` or ``numpy``); without it, numba is used when it imports.
+Nothing here prints, and importing it compiles nothing (Numba compiles lazily).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from types import ModuleType
+
+BACKENDS = ("numba", "numpy")
+_MODULES = {"numba": "minitensor.kernels.numba_cpu", "numpy": "minitensor.kernels.numpy_ref"}
+_loaded: dict[str, ModuleType] = {}
+_active: ModuleType | None = None
+_active_name: str | None = None
+
+
+def _load(name: str) -> ModuleType:
+    if name not in _MODULES:
+        raise ValueError(f"unknown kernel backend {name!r}; choose one of {BACKENDS}")
+    if name not in _loaded:
+        _loaded[name] = importlib.import_module(_MODULES[name])
+    return _loaded[name]
+
+
+def numba_available() -> bool:
+    """True when the numba backend can be imported on this machine."""
+    try:
+        _load("numba")
+        return True
+    except ImportError:
+        return False
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` ("numba" or "numpy") the backend every op uses from now on."""
+    global _active, _active_name
+    _active = _load(name)
+    _active_name = name
+
+
+def get() -> ModuleType:
+    """The active backend module (numpy_ref or numba_cpu)."""
+    if _active is None:
+        _init_from_environment()
+    return _active
+
+
+def backend_name() -> str:
+    """Name of the active backend: "numba" or "numpy"."""
+    get()
+    return _active_name
+
+
+@contextlib.contextmanager
+def use(name: str):
+    """Context manager: run the block with backend ``name``, then restore the previous one."""
+    previous = backend_name()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def _init_from_environment() -> None:
+    requested = os.environ.get("MINITENSOR_BACKEND", "").strip().lower()
+    if requested:
+        set_backend(requested)  # an explicit request that fails should fail loudly
+        return
+    set_backend("numba" if numba_available() else "numpy")

@@ -1,0 +1,327 @@
+"""Elementwise ops: arithmetic, unary math, activations, select.
+
+Each op's forward may broadcast its inputs; its backward returns gradients in the
+broadcast shape and the engine sums them back (``autograd.unbroadcast``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from . import register
+
+
+@register
+class Add(Function):
+    """$f(a, b) = a + b$"""
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g  # the same array for both: the engine never adds into it in place
+
+
+@register
+class Sub(Function):
+    """$f(a, b) = a - b$"""
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Mul(Function):
+    """$f(a, b) = a b$"""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        return (g * b if ctx.needs_input_grad[0] else None,
+                g * a if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Div(Function):
+    """$f(a, b) = a / b$"""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        return (g / b if ctx.needs_input_grad[0] else None,
+                -g * a / (b * b) if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Neg(Function):
+    """$f(x) = -x$"""
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+@register
+class PowScalar(Function):
+    """$f(x) = x^p$ for a constant exponent p."""
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return x ** exponent
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        p = ctx.exponent
+        # p * x^(p-1), written so that p = 0 gives exactly 0 (not 0 * x^-1 = nan at x = 0)
+        return g * (p * x ** (p - 1)) if p != 0 else np.zeros_like(g)
+
+
+@register
+class Pow(Function):
+    """$f(a, b) = a^b$, both tensors: $\\partial_b = a^b \\log a$."""
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_arrays
+        da = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        db = None
+        if ctx.needs_input_grad[1]:
+            # where a == 0 the derivative in b is 0 (the limit of a^b log a), as torch
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = g * np.where(a == 0, 0.0, out * np.log(np.where(a == 0, 1.0, a)))
+        return da, db
+
+
+@register
+class Exp(Function):
+    """$f(x) = e^x$ (saves the output: $f' = f$)."""
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * out
+
+
+@register
+class Log(Function):
+    """$f(x) = \\log x$"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g / x
+
+
+@register
+class Sqrt(Function):
+    """$f(x) = \\sqrt{x}$ (saves the output: $f' = 1 / 2f$)."""
+    @staticmethod
+    def forward(ctx, x):
+        out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g / (2 * out)
+
+
+@register
+class Tanh(Function):
+    """$f(x) = \\tanh x$ (saves the output: $f' = 1 - f^2$)."""
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * (1 - out * out)
+
+
+@register
+class Sigmoid(Function):
+    """$f(x) = 1 / (1 + e^{-x})$ (saves the output: $f' = f(1 - f)$)."""
+    @staticmethod
+    def forward(ctx, x):
+        # Two branches so exp never overflows: for x < 0 use e^x / (1 + e^x).
+        e = np.exp(-np.abs(x))
+        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * out * (1 - out)
+
+
+@register
+class ReLU(Function):
+    """$f(x) = \\max(x, 0)$; the gradient at exactly 0 is 0, as in PyTorch."""
+    @staticmethod
+    def forward(ctx, x):
+        out = np.maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * (out > 0)
+
+
+@register
+class Abs(Function):
+    """$f(x) = |x|$; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * np.sign(x)
+
+
+@register
+class Maximum(Function):
+    """$f(a, b) = \\max(a, b)$ elementwise; ties send half the gradient to each, as torch."""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        share_a = (a > b) + 0.5 * (a == b)
+        return (g * share_a if ctx.needs_input_grad[0] else None,
+                g * (1 - share_a) if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Minimum(Function):
+    """$f(a, b) = \\min(a, b)$ elementwise; ties split the gradient equally."""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        share_a = (a < b) + 0.5 * (a == b)
+        return (g * share_a if ctx.needs_input_grad[0] else None,
+                g * (1 - share_a) if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Clamp(Function):
+    """$f(x) = \\min(\\max(x, lo), hi)$; gradient 1 inside [lo, hi] (bounds included), as torch."""
+    @staticmethod
+    def forward(ctx, x, lo=None, hi=None):
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        lo, hi = ctx.bounds
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return g * inside
+
+
+@register
+class Where(Function):
+    """$f(a, b) = a$ where ``condition`` else $b$ (condition is data, not differentiated)."""
+    @staticmethod
+    def forward(ctx, a, b, condition):
+        ctx.condition = condition
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.condition
+        zero = np.zeros((), dtype=g.dtype)
+        return (np.where(c, g, zero) if ctx.needs_input_grad[0] else None,
+                np.where(c, zero, g) if ctx.needs_input_grad[1] else None)
+
+
+@register
+class MaskedFill(Function):
+    """$f(x) = value$ where ``mask`` else $x$; the filled entries get no gradient."""
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        ctx.mask = mask
+        return np.where(mask, np.asarray(value, dtype=x.dtype), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.where(ctx.mask, np.zeros((), dtype=g.dtype), g)
+
+
+@register
+class Cast(Function):
+    """Change the float dtype; the engine casts the gradient back to the input's dtype."""
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+@register
+class Clone(Function):
+    """$f(x) = x$ in new memory."""
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g

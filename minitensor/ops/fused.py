@@ -1,0 +1,154 @@
+"""Fused ops: each one Function whose forward and backward are single kernel calls.
+
+The arithmetic lives in ``minitensor/kernels`` (``numpy_ref`` is the readable spec,
+``numba_cpu`` the fast twin); these classes only connect kernels to the graph. A
+kernel's forward returns ``(out, cache)``; the cache is saved for backward (and freed
+after it), and the kernel's backward turns ``(grad, cache)`` into input gradients.
+All of these work on the *last* axis; ``functional`` moves axes and checks inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from ..autograd import Function
+from . import register
+
+
+@register
+class Softmax(Function):
+    """$y_i = e^{x_i - m} / \\sum_j e^{x_j - m}$ over the last axis (m = row max)."""
+    @staticmethod
+    def forward(ctx, x):
+        out, cache = kernels.get().softmax_forward(x)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().softmax_backward(g, ctx.saved_arrays[0])
+
+
+@register
+class LogSoftmax(Function):
+    """$y_i = x_i - \\log \\sum_j e^{x_j}$ over the last axis."""
+    @staticmethod
+    def forward(ctx, x):
+        out, cache = kernels.get().log_softmax_forward(x)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().log_softmax_backward(g, ctx.saved_arrays[0])
+
+
+@register
+class CrossEntropy(Function):
+    """Fused log-softmax + negative log-likelihood with ignore_index and label smoothing.
+
+    logits (N, C), target (N,) int64 (data, an attribute). Loss per row:
+    $(1-\\varepsilon)(-\\log p_t) + \\varepsilon \\cdot \\mathrm{mean}_c(-\\log p_c)$.
+    """
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        loss, cache = kernels.get().cross_entropy_forward(
+            logits, target, ignore_index, label_smoothing, reduction)
+        ctx.save_for_backward(cache)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().cross_entropy_backward(g, ctx.saved_arrays[0])
+
+
+@register
+class LayerNorm(Function):
+    """$y = (x - \\mu) / \\sqrt{\\sigma^2 + \\epsilon} \\cdot w + b$ over the last axis.
+
+    Inputs: x, then weight and/or bias when present (``affine`` says which).
+    """
+    @staticmethod
+    def forward(ctx, x, *params, eps=1e-5, affine=(True, True)):
+        it = iter(params)
+        weight = next(it) if affine[0] else None
+        bias = next(it) if affine[1] else None
+        out, cache = kernels.get().layer_norm_forward(x, weight, bias, eps)
+        ctx.save_for_backward(cache)
+        ctx.affine = affine
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        dx, dweight, dbias = kernels.get().layer_norm_backward(g, ctx.saved_arrays[0])
+        grads = (dx,)
+        if ctx.affine[0]:
+            grads += (dweight,)
+        if ctx.affine[1]:
+            grads += (dbias,)
+        return grads
+
+
+@register
+class GELU(Function):
+    """$y = x \\Phi(x)$ (exact, erf) or its tanh approximation (``approximate="tanh"``)."""
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        out, cache = kernels.get().gelu_forward(x, approximate)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().gelu_backward(g, ctx.saved_arrays[0])
+
+
+@register
+class Dropout(Function):
+    """Inverted dropout: $y = x \\cdot m / (1 - p)$, m ~ Bernoulli(1 - p) from ``seed``."""
+    @staticmethod
+    def forward(ctx, x, p=0.5, seed=0):
+        out, cache = kernels.get().dropout_forward(x, p, seed)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().dropout_backward(g, ctx.saved_arrays[0])
+
+
+@register
+class Embedding(Function):
+    """$y[\\ldots] = W[\\text{indices}[\\ldots]]$; backward scatter-adds rows of W.
+
+    The ``padding_idx`` row (if any) receives no gradient, as in torch.
+    """
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx=None):
+        out, cache = kernels.get().embedding_forward(weight, indices)
+        ctx.save_for_backward(cache)
+        ctx.padding_idx = padding_idx
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().embedding_backward(g, ctx.saved_arrays[0], ctx.padding_idx)
+
+
+@register
+class ScaledDotProductAttention(Function):
+    """$\\mathrm{softmax}(Q K^T \\cdot s + M) V$ for q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv).
+
+    ``mask`` is additive (0 visible, -inf blocked) and broadcastable to (B, H, Tq, Tk).
+    The Numba kernel is fused (online softmax; the Tq x Tk matrix is never stored).
+    A query with no visible key outputs zeros and gets zero gradient.
+    """
+    @staticmethod
+    def forward(ctx, q, k, v, mask=None, is_causal=False, scale=1.0):
+        out, cache = kernels.get().attention_forward(q, k, v, mask, is_causal, scale)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels.get().attention_backward(np.ascontiguousarray(g), ctx.saved_arrays[0])

@@ -1,0 +1,76 @@
+"""Matrix products: ``MatMul`` (NumPy's matmul semantics) and ``Linear`` (x @ W^T + b).
+
+Both call ``kernels.get().matmul`` so the Numba backend can pick the fastest path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from ..autograd import Function
+from . import register
+
+
+def _swap_last(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+@register
+class MatMul(Function):
+    """$C = A B$ for 1-D, 2-D and broadcast-batched operands (``np.matmul`` rules).
+
+    Backward: dA = dC B^T, dB = A^T dC, computed with 1-D operands promoted to
+    matrices, then squeezed back; batch broadcasting is undone by the engine.
+    """
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return kernels.get().matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        matmul = kernels.get().matmul
+        a2 = a[None, :] if a.ndim == 1 else a            # (..., m, k)
+        b2 = b[:, None] if b.ndim == 1 else b            # (..., k, n)
+        g2 = g[..., None, :] if a.ndim == 1 else g       # (..., m, n)
+        g2 = g2[..., None] if b.ndim == 1 else g2
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da = matmul(g2, _swap_last(b2))              # (..., m, k)
+            da = da[..., 0, :] if a.ndim == 1 else da
+        if ctx.needs_input_grad[1]:
+            db = matmul(_swap_last(a2), g2)              # (..., k, n)
+            db = db[..., 0] if b.ndim == 1 else db
+        return da, db
+
+
+@register
+class Linear(Function):
+    """$y = x W^T + b$ with x (..., in), W (out, in), b (out,).
+
+    The batch axes are flattened so the weight gradient is one 2-D product
+    dW = dY^T X over all (B*T) rows, never materialized per batch and then summed.
+    """
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        x2 = x.reshape(-1, x.shape[-1])                  # (N, in)
+        out = kernels.get().matmul(x2, weight.T)         # (N, out)
+        if bias is not None:
+            out += bias
+        ctx.save_for_backward(x2 if ctx.needs_input_grad[1] else None,
+                              weight if ctx.needs_input_grad[0] else None)
+        ctx.x_shape = x.shape
+        return out.reshape(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, weight = ctx.saved_arrays
+        matmul = kernels.get().matmul
+        g2 = g.reshape(-1, g.shape[-1])                  # (N, out)
+        dx = matmul(g2, weight).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        dw = matmul(g2.T, x2) if ctx.needs_input_grad[1] else None
+        grads = (dx, dw)
+        if len(ctx.needs_input_grad) == 3:
+            grads += (g2.sum(axis=0) if ctx.needs_input_grad[2] else None,)
+        return grads
