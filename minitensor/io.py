@@ -1,0 +1,153 @@
+"""Checkpoints as safetensors files: ``save``, ``load``, ``load_metadata``. No pickle, ever.
+
+A write is atomic: the bytes go to a temporary file in the destination folder, are
+fsync'ed, and only then renamed over the destination (``os.replace``), so a crash or an
+error mid-save leaves the previous checkpoint intact and no temporary file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from .tensor import Tensor
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable safetensors checkpoint (corrupt, truncated, not one)."""
+
+
+def _to_arrays(state_dict: dict) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save: keys must be strings, got {name!r} ({type(name).__name__})")
+        if isinstance(value, Tensor):
+            value = value.data
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"save: value of {name!r} is a {type(value).__name__}; expected a "
+                            "Tensor or an ndarray")
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"save: value of {name!r} has unsupported dtype {value.dtype}")
+        # safetensors reads nbytes from the data pointer: a strided view would be
+        # written as garbage, so copy those. (Not np.ascontiguousarray: it turns 0-d into 1-d.)
+        arrays[name] = value if value.flags.c_contiguous else value.copy(order="C")
+    return arrays
+
+
+def _check_metadata(metadata: dict | None) -> dict | None:
+    if metadata is None:
+        return None
+    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"save: metadata must map str to str (e.g. json.dumps(config)); bad "
+                        f"entries: {bad}")
+    return dict(metadata)
+
+
+def save(state_dict: dict, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Write ``{name: Tensor | ndarray}`` to ``path`` as safetensors, atomically.
+
+    Args:
+        state_dict: arrays or tensors (e.g. ``model.state_dict()``); copied as they are
+            (dtype and shape kept).
+        path: destination file; its folder must exist.
+        metadata: optional ``{str: str}`` stored in the header (read by ``load_metadata``).
+    """
+    data = safetensors.numpy.save(_to_arrays(state_dict), metadata=_check_metadata(metadata))
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the old file's mode, or 0644.
+        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a safetensors file into ``{name: ndarray}`` (writable arrays, saved dtypes).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is corrupt, truncated or not safetensors.
+    """
+    path = os.fspath(path)
+    _read_header(path)  # clear errors for the common failures before safetensors runs
+    try:
+        return safetensors.numpy.load_file(path)
+    except (safetensors.SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({_one_line(e)})") from None
+    except BaseException as e:  # a Rust panic surfaces as a BaseException subclass
+        if type(e).__name__ != "PanicException":
+            raise
+        raise CheckpointError(f"{path}: not a valid safetensors file ({_one_line(e)})") from None
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata`` dict stored by ``save`` (empty if none), without reading the arrays."""
+    return dict(_read_header(os.fspath(path)).get("__metadata__") or {})
+
+
+def _read_header(path: str) -> dict:
+    """Parse and sanity-check the header: 8-byte length, JSON, offsets inside the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: not a valid safetensors file (only {size} bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            raise CheckpointError(f"{path}: not a valid safetensors file or truncated (header "
+                                  f"length {n} exceeds the file size {size})")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt safetensors header ({_one_line(e)})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    end = max((_end_offset(path, k, v) for k, v in header.items() if k != "__metadata__"),
+              default=0)
+    if 8 + n + end > size:
+        raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes; the header "
+                              f"describes {8 + n + end})")
+    return header
+
+
+def _end_offset(path: str, name: str, info) -> int:
+    try:
+        return int(info["data_offsets"][1])
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise CheckpointError(f"{path}: corrupt safetensors header (bad entry for {name!r})") from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

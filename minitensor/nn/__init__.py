@@ -1,0 +1,13 @@
+"""Neural-network building blocks: ``Module``, ``Parameter``, layers, containers, init.
+
+    from minitensor import nn
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    model.load_state_dict(torch_state_dict_as_numpy)   # same keys and shapes as torch
+"""
+from . import functional, init, utils
+from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU
+from .module import IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear",
+           "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Identity", "IncompatibleKeys",
+           "init", "utils", "functional"]

@@ -1,0 +1,13 @@
+"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules.
+
+    opt = optim.AdamW(model.parameters(), lr=3e-4)
+    sched = optim.lr_scheduler.WarmupCosineLR(opt, warmup=100, total=5000)
+    loss.backward(); opt.step(); sched.step(); opt.zero_grad()
+"""
+from . import lr_scheduler
+from .adam import Adam, AdamW
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "flatten_state_dict",
+           "unflatten_state_dict"]

@@ -1,0 +1,115 @@
+"""Adam and AdamW (decoupled weight decay), with torch's exact update.
+
+Per parameter p with gradient g, at step t (torch's ``_single_tensor_adam``):
+
+    g = g + weight_decay * p                      (Adam: L2 penalty in the gradient)
+    p = p * (1 - lr * weight_decay)               (AdamW: decay the weights directly)
+    m = lerp(m, g, 1 - beta1)                     = beta1 m + (1 - beta1) g
+    v = beta2 v + (1 - beta2) g^2
+    v_max = max(v_max, v)                         (amsgrad: use v_max below instead of v)
+    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+
+def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """start += weight * (end - start), in place, in torch's two-branch form (the branch
+    keeps rounding small for weights near 1, and matches torch's results)."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+
+
+def adam_step(param: np.ndarray, grad: np.ndarray, state: dict, lr: float, beta1: float,
+              beta2: float, eps: float, weight_decay: float, amsgrad: bool,
+              decoupled: bool) -> None:
+    """One Adam/AdamW update of ``param`` in place (NumPy). ``state`` holds step,
+    exp_avg, exp_avg_sq (and max_exp_avg_sq) and is updated in place."""
+    state["step"] += 1
+    step = state["step"]
+    if weight_decay != 0:
+        if decoupled:
+            param *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * param
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    _lerp_(exp_avg, grad, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    if amsgrad:
+        np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+        exp_avg_sq = state["max_exp_avg_sq"]
+    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    param += (-step_size * exp_avg) / denom
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), torch's formulas and options.
+
+    Args:
+        params: Parameters or parameter-group dicts.
+        lr: learning rate.
+        betas: decay rates of the first and second moment averages.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty (Adam) or decoupled decay rate (AdamW).
+        amsgrad: use the running maximum of the second moment (Reddi et al.).
+        maximize: ascend instead of descend.
+        decoupled_weight_decay: AdamW's decay (what ``AdamW`` sets).
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False, decoupled_weight_decay: bool = False):
+        if lr < 0.0 or eps < 0.0 or weight_decay < 0.0:
+            raise ValueError(f"{type(self).__name__}: invalid lr ({lr}), eps ({eps}) or "
+                             f"weight_decay ({weight_decay}): they must be >= 0")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{type(self).__name__}: invalid beta parameter at index {i}: {beta}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _update(self, group: dict, params: list) -> None:
+        beta1, beta2 = group["betas"]
+        for p in params:
+            grad = -p.grad.data if group["maximize"] else p.grad.data
+            adam_step(p.data, grad, self._init_state(p, group["amsgrad"]), group["lr"], beta1,
+                      beta2, group["eps"], group["weight_decay"], group["amsgrad"],
+                      group["decoupled_weight_decay"])
+
+    def _init_state(self, p, amsgrad: bool) -> dict:
+        state = self._state_for(p)
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+        if amsgrad and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        for k, v in state.items():  # follow Module.to(dtype) conversions of the parameter
+            if isinstance(v, np.ndarray) and v.dtype != p.dtype:
+                state[k] = v.astype(p.dtype)
+        return state
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay.
+
+    Same arguments as ``Adam``; ``weight_decay`` defaults to 1e-2 (torch's default).
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
