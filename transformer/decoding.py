@@ -1,0 +1,284 @@
+"""Inference: greedy decoding, beam search and sampling, with or without a KV cache.
+
+Model protocol (``Seq2SeqTransformer`` implements it):
+    ``encode(src, src_pad_mask) -> memory (B, S, D)``,
+    ``decode(tgt, memory, src_pad_mask, tgt_pad_mask, cache=None) -> logits (B, T, V)``,
+    ``init_cache() -> LayerCaches``.
+Language models (``TransformerLM``): ``lm(tokens, cache=None) -> logits (B, T, V)``
+and ``init_cache()``.
+
+With ``use_cache=True`` each step feeds only the newest token: the decoder's
+self-attention keys/values grow by one position per step, and the cross-attention
+keys/values are projected from the encoder output once (see ``attention.KVCache``).
+Without it every step recomputes the whole prefix; both give the same tokens and,
+in float64, the same logits up to rounding.
+
+Everything runs under ``mt.no_grad()`` with the model in eval mode (dropout off); the
+model's previous mode is restored afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+import minitensor as mt
+from minitensor import random as mt_random
+
+
+@contextlib.contextmanager
+def inference_mode(model):
+    """``no_grad`` + ``model.eval()``, restoring each submodule's training flag after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with mt.no_grad():
+            yield
+    finally:
+        for m, flag in flags:
+            object.__setattr__(m, "training", flag)
+
+
+def _pad_id(model, pad_id, fallback):
+    if pad_id is not None:
+        return pad_id
+    cfg = getattr(model, "cfg", None)
+    return cfg.pad_id if cfg is not None else fallback
+
+
+def _ids(x) -> np.ndarray:
+    return np.asarray(x.data if isinstance(x, mt.Tensor) else x, dtype=np.int64)
+
+
+def _mask(x):
+    return None if x is None else np.asarray(x.data if isinstance(x, mt.Tensor) else x, dtype=bool)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+# ----------------------------------------------------------------------------- greedy
+
+def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_mask=None,
+                  use_cache: bool = True, pad_id: int | None = None, return_logits: bool = False):
+    """Pick the most likely next token at every step, for a batch.
+
+    Args:
+        model: an encoder-decoder (see the module docstring).
+        src: (B, S) source ids.
+        max_len: most tokens generated per sequence (EOS included).
+        bos_id, eos_id: first decoder input; token that ends a sequence.
+        src_pad_mask: (B, S) bool, True at PAD.
+        use_cache: incremental decoding with KV caches.
+        pad_id: fills positions after a sequence's EOS (default ``model.cfg.pad_id``).
+        return_logits: also return the logits of every step.
+    Returns:
+        tokens (B, 1 + T) int64 starting with BOS, T <= max_len (decoding stops once
+        every sequence has produced EOS); with ``return_logits``, also logits
+        (B, T, V) (rows of finished sequences included, as computed).
+    """
+    src, src_pad_mask = _ids(src), _mask(src_pad_mask)
+    pad_id = _pad_id(model, pad_id, eos_id)
+    with inference_mode(model):
+        memory = model.encode(src, src_pad_mask)                             # (B, S, D)
+        B = memory.shape[0]
+        ys = np.full((B, 1), bos_id, dtype=np.int64)                         # (B, 1)
+        finished = np.zeros(B, dtype=bool)
+        cache = model.init_cache() if use_cache else None
+        step_logits = []
+        for _ in range(max_len):
+            inp = ys[:, -1:] if use_cache else ys                            # (B, 1) | (B, t)
+            logits = model.decode(inp, memory, src_pad_mask, None, cache=cache)
+            last = logits.data[:, -1]                                        # (B, V)
+            step_logits.append(last)
+            nxt = np.where(finished, pad_id, last.argmax(axis=-1))           # (B,)
+            ys = np.concatenate([ys, nxt[:, None]], axis=1)                  # (B, t + 1)
+            finished |= nxt == eos_id
+            if finished.all():
+                break
+    if return_logits:
+        return ys, np.stack(step_logits, axis=1)
+    return ys
+
+
+# ----------------------------------------------------------------------------- beam search
+
+def length_penalty_factor(length: int, alpha: float, style: str = "gnmt") -> float:
+    """The divisor of a hypothesis' log-probability.
+
+    * "gnmt" (Wu et al. 2016): ((5 + length) / 6) ** alpha
+    * "simple": length ** alpha
+    alpha = 0 ranks by raw log-probability. ``length`` counts generated tokens
+    (EOS included, BOS not).
+    """
+    if style == "gnmt":
+        return ((5.0 + length) / 6.0) ** alpha
+    if style == "simple":
+        return float(length) ** alpha
+    raise ValueError(f"length penalty style must be 'gnmt' or 'simple', got {style!r}")
+
+
+def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: int,
+                src_pad_mask=None, length_penalty: float = 1.0, penalty_style: str = "gnmt",
+                use_cache: bool = True, pad_id: int | None = None):
+    """Beam search over a batch of source sequences.
+
+    At each step every live beam is extended by every token; of the 2K best candidates
+    per input, those ending in EOS *and ranked within the top K* become finished
+    hypotheses (kept, scored by log-prob / length penalty), and the best K others stay
+    alive. An input is done once it has K finished hypotheses (so all beams finished);
+    at ``max_len`` the live beams are finished as they are. With K = 1 this is exactly
+    greedy decoding.
+
+    Args:
+        model: an encoder-decoder (see the module docstring).
+        src: (B, S) source ids; src_pad_mask: (B, S) bool, True at PAD.
+        beam_size: K.
+        max_len: most tokens generated per hypothesis (EOS included).
+        bos_id, eos_id: first decoder input; end token.
+        length_penalty: alpha of ``length_penalty_factor``; penalty_style: "gnmt" | "simple".
+        use_cache: incremental decoding; caches are reordered to follow the beams.
+        pad_id: fills the output after EOS (default ``model.cfg.pad_id``).
+    Returns:
+        (tokens (B, 1 + T) int64 best hypothesis per input starting with BOS, padded;
+        scores (B,) float64 their length-normalized log-probabilities).
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_search: beam_size must be >= 1, got {beam_size}")
+    src, src_pad_mask = _ids(src), _mask(src_pad_mask)
+    pad_id = _pad_id(model, pad_id, eos_id)
+    K = beam_size
+    with inference_mode(model):
+        memory = model.encode(src, src_pad_mask)                             # (B, S, D)
+        B = memory.shape[0]
+        rep = np.repeat(np.arange(B), K)                                     # (B*K,)
+        memory = mt.tensor(memory.data[rep])                                 # (B*K, S, D)
+        mem_mask = None if src_pad_mask is None else src_pad_mask[rep]       # (B*K, S)
+        tokens = np.full((B * K, 1), bos_id, dtype=np.int64)                 # (B*K, 1)
+        scores = np.full((B, K), -np.inf)                                    # (B, K)
+        scores[:, 0] = 0.0                                                   # one live beam at first
+        finished: list[list[tuple]] = [[] for _ in range(B)]                 # (norm score, ids)
+        done = np.zeros(B, dtype=bool)
+        cache = model.init_cache() if use_cache else None
+        for t in range(max_len):
+            inp = tokens[:, -1:] if use_cache else tokens                    # (B*K, 1) | (B*K, t+1)
+            logits = model.decode(inp, memory, mem_mask, None, cache=cache)
+            logp = _log_softmax(logits.data[:, -1].astype(np.float64))       # (B*K, V)
+            V = logp.shape[-1]
+            cand = (scores.reshape(B * K, 1) + logp).reshape(B, K * V)       # (B, K*V)
+            top = np.argsort(-cand, axis=1, kind="stable")[:, :2 * K]        # (B, 2K)
+            parent = np.repeat(np.arange(B) * K, K) + np.tile(np.arange(K), B)  # (B*K,)
+            new_tok = np.full(B * K, pad_id, dtype=np.int64)                 # (B*K,)
+            new_scores = np.full((B, K), -np.inf)                            # (B, K)
+            for b in np.flatnonzero(~done):
+                alive = 0
+                for rank, c in enumerate(top[b]):
+                    s = cand[b, c]
+                    if s == -np.inf or alive == K:
+                        break
+                    beam, tok = divmod(int(c), V)
+                    if tok == eos_id:
+                        if rank < K:
+                            ids = tokens[b * K + beam, 1:].tolist() + [eos_id]
+                            finished[b].append((s / length_penalty_factor(t + 1, length_penalty,
+                                                                          penalty_style), ids))
+                        continue
+                    parent[b * K + alive] = b * K + beam
+                    new_tok[b * K + alive] = tok
+                    new_scores[b, alive] = s
+                    alive += 1
+                if len(finished[b]) >= K:
+                    done[b] = True
+                    new_scores[b] = -np.inf
+            tokens = np.concatenate([tokens[parent], new_tok[:, None]], axis=1)  # (B*K, t+2)
+            scores = new_scores
+            if done.all():
+                break
+            if cache is not None:
+                cache.reorder(parent)
+        for b in np.flatnonzero(~done):  # max_len reached: finish the live beams as they are
+            for k in range(K):
+                if scores[b, k] > -np.inf:
+                    ids = tokens[b * K + k, 1:].tolist()
+                    finished[b].append((scores[b, k] / length_penalty_factor(
+                        len(ids), length_penalty, penalty_style), ids))
+    best = [max(f, key=lambda h: h[0]) for f in finished]
+    T = max(len(ids) for _, ids in best)
+    out = np.full((B, 1 + T), pad_id, dtype=np.int64)
+    out[:, 0] = bos_id
+    for b, (_, ids) in enumerate(best):
+        out[b, 1:1 + len(ids)] = ids
+    return out, np.array([s for s, _ in best], dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+def sample(lm, prompt, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+           eos_id: int | None = None, use_cache: bool = True, seed: int | None = None):
+    """Generate from a language model by sampling softmax(logits / temperature).
+
+    Args:
+        lm: a language model (``lm(tokens, cache=None) -> logits``), e.g. TransformerLM.
+        prompt: (B, T0) ids (all rows the same length).
+        max_new_tokens: tokens appended per row.
+        temperature: > 0; 0 means greedy (argmax).
+        top_k: sample only among the k most likely tokens (top_k=1 is greedy).
+        eos_id: rows stop at EOS (later positions repeat EOS); generation ends early
+            when every row has stopped.
+        use_cache: incremental decoding; then T0 + max_new_tokens must fit in the
+            model's max_len. Without a cache the context is cropped to the last
+            ``lm.cfg.max_len`` tokens.
+        seed: seed of a private generator; None uses minitensor's global generator
+            (``mt.manual_seed``).
+    Returns:
+        (B, T0 + n) int64 ids, prompt included, n <= max_new_tokens.
+    """
+    if temperature < 0:
+        raise ValueError(f"sample: temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"sample: top_k must be >= 1, got {top_k}")
+    rng = np.random.default_rng(seed) if seed is not None else mt_random.generator()
+    tokens = _ids(prompt)
+    if tokens.ndim != 2:
+        raise ValueError(f"sample: prompt must be (B, T0) ids, got shape {tokens.shape}")
+    cfg = getattr(lm, "cfg", None)
+    max_ctx = cfg.max_len if cfg is not None else None
+    if use_cache and max_ctx is not None and tokens.shape[1] + max_new_tokens > max_ctx:
+        raise ValueError(f"sample: prompt ({tokens.shape[1]}) + max_new_tokens ({max_new_tokens}) "
+                         f"exceeds the model's max_len ({max_ctx}); use use_cache=False to crop "
+                         "the context instead")
+    finished = np.zeros(tokens.shape[0], dtype=bool)
+    with inference_mode(lm):
+        cache = lm.init_cache() if use_cache else None
+        inp = tokens
+        for _ in range(max_new_tokens):
+            if not use_cache and max_ctx is not None:
+                inp = inp[:, -max_ctx:]
+            logits = lm(inp, cache=cache).data[:, -1].astype(np.float64)     # (B, V)
+            nxt = _pick_token(logits, temperature, top_k, rng)               # (B,)
+            if eos_id is not None:
+                nxt = np.where(finished, eos_id, nxt)
+                finished |= nxt == eos_id
+            tokens = np.concatenate([tokens, nxt[:, None]], axis=1)          # (B, t + 1)
+            inp = nxt[:, None] if use_cache else tokens
+            if eos_id is not None and finished.all():
+                break
+    return tokens
+
+
+def _pick_token(logits: np.ndarray, temperature: float, top_k: int | None,
+                rng: np.random.Generator) -> np.ndarray:
+    """One token per row of logits (B, V): argmax, or a draw from the tempered top-k."""
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    z = logits / temperature                                                 # (B, V)
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.partition(z, -top_k, axis=-1)[:, -top_k][:, None]           # (B, 1)
+        z = np.where(z < kth, -np.inf, z)                                    # (B, V)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))                            # (B, V)
+    p /= p.sum(axis=-1, keepdims=True)
+    u = 1.0 - rng.random((p.shape[0], 1))                                    # (B, 1) in (0, 1]
+    idx = (np.cumsum(p, axis=-1) < u).sum(axis=-1)                           # inverse CDF
+    return np.minimum(idx, p.shape[-1] - 1)
