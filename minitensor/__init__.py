@@ -27,3 +27,5 @@ from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 
 __version__ = "0.1.0"
+from . import nn, optim
+from .io import save, load

@@ -65,6 +65,7 @@ class Context:
         self.hooks: list[Callable] = []        # gradient hooks of the (non-leaf) output
         self.retained: weakref.ref | None = None  # output tensor, when it called retain_grad()
         self.created_at: str | None = None     # user code location (anomaly mode only)
+        self.output_is_view = False            # output shares memory with input 0 (is_view ops)
 
     @property
     def name(self) -> str:
@@ -92,10 +93,16 @@ class Context:
         return self._saved
 
     def _record_saved_versions(self, inputs: tuple, output) -> None:
-        """Remember the version of every tensor whose array was saved (in-place detection)."""
+        """Remember the version of every tensor whose array was saved (in-place detection).
+
+        A saved array may also be a *view* of an input (Linear keeps ``x.reshape(-1, C)``,
+        kernels flatten rows), so memory overlap counts, not only identity.
+        """
         for array in _flatten_saved(self._saved):
+            if not isinstance(array, np.ndarray):
+                continue
             for t in (*inputs, output):
-                if t.data is array:
+                if t.data is array or np.may_share_memory(t.data, array):
                     self._saved_versions.append((t._version_counter, t._version_counter.value))
                     break
 
@@ -163,6 +170,7 @@ class Function:
         result = Tensor._make(out, ctx if requires_grad else None)
         if cls.is_view and inputs and np.may_share_memory(out, inputs[0].data):
             result._version_counter = inputs[0]._version_counter
+            ctx.output_is_view = True
         if requires_grad:
             ctx._record_saved_versions(inputs, result)
         return result
@@ -204,6 +212,9 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
         return
     consumers = _count_consumers(root._node)
     pending: dict[Context, np.ndarray] = {root._node: gradient}
+    # Leaf gradients are summed here first, so a leaf's hooks see its total gradient once
+    # (as in PyTorch), not one call per use of the leaf.
+    leaf_grads: dict = {}
     ready = [root._node]
     anomaly = grad_mode.is_anomaly_enabled()
     with grad_mode.no_grad():  # hooks and backward work must not record a graph
@@ -240,7 +251,9 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                     if consumers[parent] == 0:
                         ready.append(parent)
                 elif g is not None:
-                    _accumulate_leaf(parent, g)
+                    leaf_grads[parent] = g if parent not in leaf_grads else leaf_grads[parent] + g
+        for leaf, g in leaf_grads.items():
+            _accumulate_leaf(leaf, g)
 
 
 def _count_consumers(root: Context) -> dict[Context, int]:

@@ -24,9 +24,14 @@ from .tensor import Tensor, as_tensor
 
 
 def _pick(value, alias, default=None):
-    """Resolve a NumPy-style argument and its PyTorch alias (``axis``/``dim``)."""
+    """Resolve a NumPy-style argument and its PyTorch alias (``axis``/``dim``).
+
+    A ``value`` equal to ``default`` counts as not given: signatures such as
+    ``cat(ts, axis=0, *, dim=None)`` and ``sum(x, keepdims=False, *, keepdim=None)`` pass
+    their default along with the alias.
+    """
     if alias is not None:
-        if value is not None and value != alias:
+        if value is not None and value != default and value != alias:
             raise TypeError(f"got both a value ({value}) and its alias ({alias})")
         return alias
     return default if value is None else value
@@ -89,6 +94,10 @@ def add(a, b) -> Tensor:
 
 def sub(a, b) -> Tensor:
     """a - b with broadcasting."""
+    a, b = _pair(a, b)
+    if a.dtype == np.bool_ and b.dtype == np.bool_:
+        raise DTypeError(f"sub: subtracting two bool tensors (shapes {a.shape} and {b.shape}) is "
+                         "not supported; use ^ (logical xor) or convert with .float()")
     return _binary(E.Sub, "sub", a, b)
 
 
@@ -101,13 +110,16 @@ def div(a, b) -> Tensor:
     """a / b with broadcasting (true division: integer inputs give floats)."""
     a, b = _pair(a, b)
     if a.dtype.kind != "f" and b.dtype.kind != "f":
-        a = a.float()
+        a, b = a.float(), b.float()  # both: float32 / int64 would promote to float64
     return _binary(E.Div, "div", a, b)
 
 
 def neg(x: Tensor) -> Tensor:
     """-x."""
-    return E.Neg.apply(as_tensor(x))
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        raise DTypeError(f"neg: negating a bool tensor (shape {x.shape}) is not supported; use ~")
+    return E.Neg.apply(x)
 
 
 def pow(x, exponent) -> Tensor:
@@ -270,8 +282,14 @@ def var(x: Tensor, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdi
 
 def std(x: Tensor, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=None,
         correction=None) -> Tensor:
-    """Standard deviation: sqrt(var)."""
-    return sqrt(var(x, axis, keepdims, unbiased, dim=dim, keepdim=keepdim, correction=correction))
+    """Standard deviation: sqrt(var); where it is 0 the gradient is 0 (as torch), not NaN."""
+    v = var(x, axis, keepdims, unbiased, dim=dim, keepdim=keepdim, correction=correction)
+    zero = v.data == 0
+    if not zero.any():
+        return sqrt(v)
+    # sqrt'(0) = inf would meet centered = 0 in var's backward (inf * 0 = NaN); route those
+    # entries through sqrt(1) with a zero gradient instead.
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def logsumexp(x: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
@@ -455,6 +473,8 @@ def split(x: Tensor, split_size_or_sections, axis: int = 0, *, dim=None) -> tupl
 def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
     """Split into ``chunks`` nearly equal pieces (torch's rule: ceil(n / chunks) each)."""
     axis = _normalize_axis("chunk", _pick(axis, dim, 0), x.ndim)
+    if chunks <= 0:
+        raise ValueError(f"chunk: number of chunks must be positive, got {chunks}")
     return split(x, max(1, math.ceil(x.shape[axis] / chunks)), axis)
 
 
@@ -471,7 +491,11 @@ def matmul(a, b) -> Tensor:
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({k_a} != {k_b})")
-    _broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"matmul: batch dimensions of shapes {a.shape} and {b.shape} cannot be "
+                         f"broadcast together ({a.shape[:-2]} vs {b.shape[:-2]})") from None
     return LA.MatMul.apply(a, b)
 
 
@@ -570,23 +594,31 @@ def _cross_entropy_soft(logits: Tensor, probs: Tensor, eps: float, reduction: st
     per_item = -(log_softmax(logits, axis) * probs).sum(axis)
     if reduction == "none":
         return per_item
-    total = per_item.sum()
-    return total / (logits.shape[0] if logits.ndim > 1 and reduction == "mean" else 1)
+    # 'mean' averages over every position (N * d1 * ...), as torch does for soft targets
+    return per_item.sum() if reduction == "sum" else per_item.mean()
 
 
 def nll_loss(log_probs: Tensor, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of ``log_probs`` (N, C) at integer ``target`` (N,)."""
     t = _as_index_array("nll_loss", target).astype(np.int64)
+    if log_probs.ndim != 2:
+        raise ShapeError(f"nll_loss: expected log_probs of shape (N, C), got {log_probs.shape}")
     n, c = log_probs.shape
     if t.shape != (n,):
         raise ShapeError(f"nll_loss: expected target of shape ({n},), got {t.shape}")
     keep = t != ignore_index
-    if ((t[keep] < 0) | (t[keep] >= c)).any():
-        raise IndexOutOfRange(f"nll_loss: a target is out of bounds for {c} classes")
+    bad = keep & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexOutOfRange(f"nll_loss: target {int(t[bad][0])} is out of bounds for {c} classes "
+                              f"(log_probs of shape {log_probs.shape})")
     picked = -log_probs[np.arange(n), np.where(keep, t, 0)] * keep.astype(log_probs.dtype)
     if reduction == "none":
         return picked
-    return picked.sum() if reduction == "sum" else picked.sum() / keep.sum()
+    if reduction == "sum":
+        return picked.sum()
+    count = int(keep.sum())
+    mean = picked.sum() / builtins.max(count, 1)
+    return mean if count else mean + np.nan  # all ignored: NaN loss but zero gradient, as torch
 
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:

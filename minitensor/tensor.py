@@ -237,6 +237,12 @@ class Tensor:
         if recording and self.is_leaf and self.requires_grad:
             raise RuntimeError(f"{name}: a leaf tensor that requires grad is used in an in-place "
                                "operation; wrap it in `with mt.no_grad():` or change `.data`")
+        if recording and self.requires_grad and self._node is not None and self._node.output_is_view:
+            # Writing through a view changes its base, whose graph would not know: the base's
+            # gradient (or a leaf's value) would be silently wrong. Refuse instead.
+            raise RuntimeError(f"{name}: in-place operation on a view ({self._node.name} output, "
+                               f"shape {self.shape}) of a tensor that requires grad is not "
+                               "supported; use an out-of-place op or .clone() the view first")
         old = Tensor._make(self._data.copy(), self._node)
         old._requires_grad = self._requires_grad
         result = compute(old)

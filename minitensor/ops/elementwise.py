@@ -107,12 +107,12 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_arrays
-        da = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        db = None
-        if ctx.needs_input_grad[1]:
-            # where a == 0 the derivative in b is 0 (the limit of a^b log a), as torch
-            with np.errstate(divide="ignore", invalid="ignore"):
-                db = g * np.where(a == 0, 0.0, out * np.log(np.where(a == 0, 1.0, a)))
+        da = db = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:  # b = 0: exactly 0, not 0 * 0^-1 = nan (as torch)
+                da = g * np.where(b == 0, 0, b * a ** (b - 1))
+            if ctx.needs_input_grad[1]:  # a = 0, b >= 0: 0, the limit of a^b log a (as torch)
+                db = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
         return da, db
 
 
@@ -204,7 +204,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_arrays
-        return g * (out > 0)
+        return np.where(out <= 0, 0, g)  # NaN inputs pass the gradient through, as torch
 
 
 @register
@@ -231,10 +231,16 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_arrays
-        share_a = (a > b) + 0.5 * (a == b)
-        return (g * share_a if ctx.needs_input_grad[0] else None,
-                g * (1 - share_a) if ctx.needs_input_grad[1] else None)
+        return _split_extreme(ctx, g, np.less)
+
+
+def _split_extreme(ctx, g, loses):
+    """Gradients of max/min(a, b): the losing side gets 0, ties split g in half, and (as
+    torch) NaN comparisons lose nowhere, so both sides then get g."""
+    a, b = ctx.saved_arrays
+    half = np.where(a == b, g / 2, g)
+    return (np.where(loses(a, b), 0, half) if ctx.needs_input_grad[0] else None,
+            np.where(loses(b, a), 0, half) if ctx.needs_input_grad[1] else None)
 
 
 @register
@@ -247,10 +253,7 @@ class Minimum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_arrays
-        share_a = (a < b) + 0.5 * (a == b)
-        return (g * share_a if ctx.needs_input_grad[0] else None,
-                g * (1 - share_a) if ctx.needs_input_grad[1] else None)
+        return _split_extreme(ctx, g, np.greater)
 
 
 @register

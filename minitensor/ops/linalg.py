@@ -33,8 +33,8 @@ class MatMul(Function):
         matmul = kernels.get().matmul
         a2 = a[None, :] if a.ndim == 1 else a            # (..., m, k)
         b2 = b[:, None] if b.ndim == 1 else b            # (..., k, n)
-        g2 = g[..., None, :] if a.ndim == 1 else g       # (..., m, n)
-        g2 = g2[..., None] if b.ndim == 1 else g2
+        g2 = g[..., None] if b.ndim == 1 else g          # (..., m, n); b's axis first,
+        g2 = g2[..., None, :] if a.ndim == 1 else g2     # so 1-D @ 1-D (g 0-d) works too
         da = db = None
         if ctx.needs_input_grad[0]:
             da = matmul(g2, _swap_last(b2))              # (..., m, k)

@@ -109,7 +109,9 @@ class Var(Function):
     def backward(ctx, g):
         (centered,) = ctx.saved_arrays
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _expand_back(g, ctx.axes, ctx.keepdims) * (2 / ctx.denominator) * centered
+            # a NumPy scalar, so n <= correction gives inf/nan (as torch), not ZeroDivisionError
+            two = centered.dtype.type(2)
+            return _expand_back(g, ctx.axes, ctx.keepdims) * (two / ctx.denominator) * centered
 
 
 @register

@@ -1,0 +1,43 @@
+"""Shared fixtures: the kernel ``backend`` parametrization, a seeded ``rng``, a torch skip.
+
+``backend`` runs a test once per kernel backend ("numba", "numpy"), inside
+``minitensor.kernels.use(name)``; the numba run is skipped when numba does not import.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import minitensor as mt
+from minitensor import kernels
+
+
+def _torch_installed() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAS_TORCH = _torch_installed()
+# ``@requires_torch`` on a test that compares with PyTorch (a reference only, never required).
+requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (reference only)")
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def backend(request):
+    """The name of the active kernel backend for the duration of the test."""
+    name = request.param
+    if name == "numba" and not kernels.numba_available():
+        pytest.skip("numba backend is not importable on this machine")
+    with kernels.use(name):
+        yield name
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed (and minitensor's global generator re-seeded)."""
+    mt.manual_seed(0)
+    return np.random.default_rng(1234)
