@@ -71,6 +71,9 @@ class Context:
     def name(self) -> str:
         return self.op.__name__
 
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep ``arrays`` for backward. A no-op when no gradient will be needed."""
         if self.requires_grad:

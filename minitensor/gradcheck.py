@@ -114,7 +114,7 @@ def _check_full(inputs, checked, analytic, objective, eps, atol, rtol):
             if not np.isfinite(a) or not np.isfinite(numeric) or excess > 0:
                 if worst is None or not excess <= worst[0]:
                     worst = (excess, f"gradcheck: input {i} (shape {data.shape}) at index {index}: "
-                                     f"analytic {a!r} vs numeric {numeric!r} "
+                                     f"analytic {float(a)!r} vs numeric {float(numeric)!r} "
                                      f"(|diff| {abs(a - numeric):.3e} > atol {atol} + rtol {rtol} * |numeric|)")
     return (worst is None), (worst[1] if worst else "")
 
@@ -134,6 +134,6 @@ def _check_projection(inputs, checked, analytic, objective, eps, atol, rtol, n, 
             inputs[i].data[...] = originals[i]
         a = float(sum(np.sum(analytic[i] * directions[i]) for i in checked))
         if not np.isfinite(a) or abs(a - numeric) > atol + rtol * abs(numeric):
-            return False, (f"gradcheck (projection {trial}): <grad, v> analytic {a!r} vs numeric "
-                           f"{numeric!r} along a random direction over inputs {checked}")
+            return False, (f"gradcheck (projection {trial}): <grad, v> analytic {float(a)!r} vs numeric "
+                           f"{float(numeric)!r} along a random direction over inputs {checked}")
     return True, ""
