@@ -1,0 +1,111 @@
+"""matmul kernels: attention_ref.matmul and matmul_numba.matmul equal np.matmul on every
+shape class (1-D, 2-D, broadcast batches, non-contiguous, both float dtypes); the
+teaching kernel matmul_tiled equals np.dot on odd sizes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minitensor.kernels import attention_ref
+
+matmul_numba = pytest.importorskip("minitensor.kernels.matmul_numba")
+
+IMPLS = {"ref": attention_ref.matmul, "numba": matmul_numba.matmul}
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+shape_pairs = [
+    ((4,), (4,)),  # 1-D @ 1-D -> scalar
+    ((4,), (4, 3)),  # 1-D @ 2-D
+    ((3, 4), (4,)),  # 2-D @ 1-D
+    ((3, 4), (4, 5)),
+    ((7, 4), (2, 4, 5)),  # 2-D @ batched
+    ((2, 3, 4), (4,)),  # batched @ 1-D
+    ((2, 1, 3, 4), (5, 4, 6)),  # broadcasting batches
+    ((6, 3, 4), (4, 5)),  # batch folded into rows
+    ((128, 32, 32), (128, 32, 32)),  # many small slices: the prange path
+    ((1, 64, 64), (32, 64, 64)),  # broadcast a over a big batch
+    ((2, 3, 0, 4), (4, 5)),  # empty
+    ((0, 3), (3, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sa,sb", shape_pairs)
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_matmul_equals_numpy(impl, sa, sb, dtype):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(sa).astype(dtype)
+    b = rng.standard_normal(sb).astype(dtype)
+    out = IMPLS[impl](a, b)
+    expected = np.matmul(a, b)
+    assert np.shape(out) == expected.shape and np.result_type(out) == expected.dtype
+    np.testing.assert_allclose(out, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_matmul_non_contiguous_and_broadcast_views(impl, dtype):
+    rng = np.random.default_rng(1)
+    f = IMPLS[impl]
+    a = rng.standard_normal((40, 3, 33)).astype(dtype).transpose(1, 2, 0)  # (3, 33, 40)
+    b = rng.standard_normal((3, 17, 40)).astype(dtype).swapaxes(-1, -2)  # (3, 40, 17)
+    np.testing.assert_allclose(f(a, b), np.matmul(a, b), rtol=RTOL[dtype], atol=RTOL[dtype])
+    a2 = rng.standard_normal((50, 30)).astype(dtype)[::2, ::3]  # strided 2-D
+    b2 = rng.standard_normal((10, 9)).astype(dtype)
+    np.testing.assert_allclose(f(a2, b2), np.matmul(a2, b2), rtol=RTOL[dtype], atol=RTOL[dtype])
+    # zero-stride operand, as np.broadcast_to (or Tensor.expand) makes it
+    a3 = np.broadcast_to(rng.standard_normal((1, 48, 32)).astype(dtype), (64, 48, 32))
+    b3 = rng.standard_normal((64, 32, 48)).astype(dtype)
+    np.testing.assert_allclose(f(a3, b3), np.matmul(a3, b3), rtol=RTOL[dtype], atol=RTOL[dtype])
+    # batched, transposed views, big enough for the prange path
+    a4 = rng.standard_normal((48, 64, 32)).astype(dtype).transpose(1, 0, 2)  # (64, 48, 32)
+    b4 = rng.standard_normal((64, 48, 32)).astype(dtype).swapaxes(-1, -2)  # (64, 32, 48)
+    np.testing.assert_allclose(f(a4, b4), np.matmul(a4, b4), rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+def test_batched_prange_path_is_taken(monkeypatch):
+    calls = []
+    original = matmul_numba._batched_dot
+    monkeypatch.setattr(matmul_numba, "_batched_dot",
+                        lambda *args: calls.append(1) or original(*args))
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2, 1, 64, 32))
+    b = rng.standard_normal((16, 32, 64))
+    np.testing.assert_allclose(matmul_numba.matmul(a, b), np.matmul(a, b), rtol=1e-12)
+    assert calls, "(2, 1, 64, 32) @ (16, 32, 64) should use the prange-over-batch kernel"
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_matmul_mixed_dtypes_promote_like_numpy(impl):
+    a = np.ones((64, 8, 8), np.float32)
+    b = np.ones((64, 8, 8), np.float64)
+    out = IMPLS[impl](a, b)
+    assert out.dtype == np.matmul(a, b).dtype == np.float64
+    np.testing.assert_array_equal(out, np.matmul(a, b))
+
+
+def test_matmul_shape_error_is_numpy_s():
+    with pytest.raises(ValueError):
+        matmul_numba.matmul(np.ones((2, 3)), np.ones((4, 5)))
+    with pytest.raises(ValueError):
+        matmul_numba.matmul(np.ones((8, 2, 3)), np.ones((8, 4, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (65, 129, 257), (130, 70, 300)])
+def test_matmul_tiled_equals_dot(m, k, n, dtype):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    out = matmul_numba.matmul_tiled(a, b)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, np.dot(a, b), rtol=RTOL[dtype], atol=RTOL[dtype] * np.sqrt(k))
+
+
+def test_matmul_tiled_non_contiguous_and_errors():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((9, 13)).T  # (13, 9), Fortran order
+    b = rng.standard_normal((9, 4))
+    np.testing.assert_allclose(matmul_numba.matmul_tiled(a, b), a @ b, rtol=1e-12)
+    with pytest.raises(ValueError, match="matmul_tiled"):
+        matmul_numba.matmul_tiled(np.ones((2, 3)), np.ones((2, 3)))
