@@ -1,0 +1,234 @@
+"""Cold-start rows, each measured in fresh subprocesses (a process's first call is the
+only honest first call):
+
+    import minitensor            `import minitensor` (Numba is not imported yet: the
+                                 backend loads lazily), median of several processes
+    load numba backend           the first kernels.get(): imports numba and the kernel
+                                 modules (defining @njit functions compiles nothing)
+    kernel first calls           every kernel row's numba thunk at toy sizes, float32,
+                                 called twice; compile = sum(first) - sum(second). Once
+                                 with an EMPTY cache (NUMBA_CACHE_DIR = a fresh temp dir)
+                                 and once more with the same dir, now warm
+    e2e first step               import minitensor + transformer, build the config-S
+                                 model, one training step, then steady steps; with an
+                                 empty cache and again warm. The headline number is
+                                 warm import + first step - steady step (target < 2 s);
+                                 model construction is reported apart, not included
+
+A full run uses a fresh NUMBA_CACHE_DIR (empty, then warm); --quick and the smoke test
+run each child once on the default cache instead (an empty-cache compile of every kernel
+takes tens of seconds). Children run ``python -m bench.cold_start --child MODE`` and
+print one JSON line; they inherit the parent's environment and thread count.
+Only float32 signatures are compiled (float64 ones compile on first float64 use).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_S = 2.0
+
+
+# ----------------------------------------------------------------------------- children
+
+def _child_import() -> dict:
+    t0 = time.perf_counter()
+    import minitensor  # noqa: F401
+    t1 = time.perf_counter()
+    from minitensor import kernels
+    with kernels.use("numba"):
+        kernels.get()
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "backend_s": t2 - t1}
+
+
+def _child_kernels(size: str, only: list | None) -> dict:
+    import numpy as np
+
+    from minitensor import kernels
+    from . import kernels as K
+    kernels.set_backend("numba")
+    mod = kernels.get()
+    rng = np.random.default_rng(0)
+    calls = []
+    for case in K.cases(size):
+        if (only and case.name not in only) or K._missing(case, "numba", mod):
+            continue
+        thunk = case.ours(mod, case.make(rng))
+        t0 = time.perf_counter()
+        thunk()
+        t1 = time.perf_counter()
+        thunk()
+        t2 = time.perf_counter()
+        calls.append({"name": case.name, "first_s": t1 - t0, "second_s": t2 - t1})
+    return {"calls": calls}
+
+
+def _child_e2e(config: str, steps: int) -> dict:
+    t0 = time.perf_counter()
+    import minitensor  # noqa: F401
+    import transformer  # noqa: F401
+    t1 = time.perf_counter()
+    from . import e2e
+    model, step = e2e.build_ours(e2e.CONFIGS[config])
+    t2 = time.perf_counter()
+    step("numba")
+    t3 = time.perf_counter()
+    steady = []
+    for _ in range(steps):
+        s = time.perf_counter()
+        step("numba")
+        steady.append(time.perf_counter() - s)
+    return {"import_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2,
+            "steady_s": statistics.median(steady), "steady_runs_s": steady}
+
+
+def _child_main(argv: list) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--child", required=True, choices=["import", "kernels", "e2e"])
+    p.add_argument("--size", default="toy")
+    p.add_argument("--only", nargs="*")
+    p.add_argument("--config", default="S")
+    p.add_argument("--steps", type=int, default=5)
+    a = p.parse_args(argv)
+    if a.child == "import":
+        out = _child_import()
+    elif a.child == "kernels":
+        out = _child_kernels(a.size, a.only)
+    else:
+        out = _child_e2e(a.config, a.steps)
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------------------ parent
+
+def _child_env(cache_dir: str | None, threads: int) -> dict:
+    """The parent's environment (OpenBLAS variables included, as the bench header says),
+    plus the repo on sys.path, the thread count everywhere, and the Numba cache dir."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for var in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        env[var] = str(threads)
+    # as the user started the bench (minitensor's import then sets it, as in real use)
+    from .harness import OMP_POLICY_AT_START
+    if OMP_POLICY_AT_START is None:
+        env.pop("OMP_WAIT_POLICY", None)
+    else:
+        env["OMP_WAIT_POLICY"] = OMP_POLICY_AT_START
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    else:
+        env.pop("NUMBA_CACHE_DIR", None)
+    return env
+
+
+def _spawn(args: list, cache_dir: str | None, timeout: float = 900) -> dict:
+    import numba
+    cmd = [sys.executable, "-m", "bench.cold_start", *args]
+    env = _child_env(cache_dir, numba.get_num_threads())  # the parent's thread count
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    if res.returncode != 0:
+        tail = res.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        raise RuntimeError(f"child {' '.join(args)} failed: {tail[0]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _row(name: str, seconds, detail: str = "", **extra) -> dict:
+    return {"section": "cold", "name": name, "seconds": seconds, "detail": detail, **extra}
+
+
+def _import_rows(n: int) -> list:
+    runs = [_spawn(["--child", "import"], None) for _ in range(n)]
+    imp = [r["import_s"] for r in runs]
+    back = [r["backend_s"] for r in runs]
+    return [_row("import minitensor", statistics.median(imp), f"median of {n} processes", runs_s=imp),
+            _row("load numba backend", statistics.median(back),
+                 "first kernels.get(): import numba + kernel modules", runs_s=back)]
+
+
+def _labels(cache_dir: str | None) -> tuple:
+    """A fresh cache dir is measured twice (empty, then warm); the default cache once."""
+    if cache_dir:
+        return ("empty cache", "warm cache")
+    return ("default cache",)
+
+
+def _kernel_rows(cache_dir: str | None, only: list | None) -> list:
+    # toy sizes: compile time does not depend on the size, and the run after it is short
+    args = ["--child", "kernels", "--size", "toy"] + (["--only", *only] if only else [])
+    rows = []
+    for label in _labels(cache_dir):
+        calls = _spawn(args, cache_dir)["calls"]
+        first = sum(c["first_s"] for c in calls)
+        compile_s = first - sum(c["second_s"] for c in calls)
+        rows.append(_row(f"kernel first calls, {label}", compile_s,
+                         f"{len(calls)} rows' kernels, first call - second call, float32"
+                         + ("" if cache_dir else " (default cache: warm unless kernels changed)"),
+                         calls=calls))
+    return rows
+
+
+def _e2e_rows(config: str, steps: int, cache_dir: str | None) -> list:
+    args = ["--child", "e2e", "--config", config, "--steps", str(steps)]
+    rows = []
+    for label in _labels(cache_dir):
+        r = _spawn(args, cache_dir)
+        overhead = r["import_s"] + r["first_step_s"] - r["steady_s"]
+        rows.append(_row(f"e2e {config}: import + first step - steady, {label}", overhead,
+                         f"import {r['import_s']:.2f} s + first step {r['first_step_s']:.2f} s "
+                         f"- steady {r['steady_s']:.2f} s (build {r['build_s']:.2f} s apart)",
+                         target_s=TARGET_S, meets_target=overhead < TARGET_S, **r))
+    return rows
+
+
+def run(settings, log=print, fresh_cache: bool | None = None, only: list | None = None,
+        e2e_config: str | None = None, parts=("import", "kernels", "e2e")) -> list:
+    """Cold-start rows of ``parts``. ``fresh_cache`` (default: only for a full run) points
+    NUMBA_CACHE_DIR at a new temp dir and measures it empty, then warm; without it each
+    child runs once on the default cache (--quick, the smoke test: compiling everything
+    from scratch takes tens of seconds)."""
+    if fresh_cache is None:
+        fresh_cache = settings.size == "full"
+    # one fresh dir per part: the e2e "empty cache" must not find the kernel rows' output
+    dirs = {p: tempfile.mkdtemp(prefix=f"minitensor-numba-cache-{p}-") if fresh_cache else None
+            for p in ("kernels", "e2e")}
+    e2e_config = e2e_config or ("toy" if settings.size == "toy" else "S")
+    if only is None and settings.size == "quick":  # --quick: the quick rows' kernels only
+        from . import kernels as K
+        only = sorted({c.name for c in K.cases("quick")})
+    rows = []
+    try:
+        for name, fn in (("import", lambda: _import_rows(max(settings.repeat, 1))),
+                         ("kernels", lambda: _kernel_rows(dirs["kernels"], only)),
+                         ("e2e", lambda: _e2e_rows(e2e_config, max(settings.e2e_repeat, 1),
+                                                   dirs["e2e"]))):
+            if name not in parts:
+                continue
+            try:
+                new = fn()
+            except Exception as e:  # one failing child must not hide the other rows
+                new = [_row(f"{name} (failed)", None, error=f"{type(e).__name__}: {e}")]
+            for r in new:
+                log(f"  {r['name']}: " + (f"{r['seconds']:.2f} s" if r["seconds"] is not None
+                                          else f"ERROR {r.get('error')}"))
+            rows += new
+    finally:
+        for d in dirs.values():
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
+    return rows
+
+
+COLD_COLUMNS = [("name", "row", ""), ("seconds", "seconds", ".2f"), ("detail", "detail", "")]
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])
