@@ -1,0 +1,77 @@
+"""Slow end-to-end checks that the whole stack learns (run with ``pytest -m slow``).
+
+Each is a short version of a preset target (see transformer/presets.py TARGETS): a
+smaller task that a small model masters in a minute or two on 2 CPU cores, checked
+on held-out examples by greedy decoding (the Annotated Transformer's copy-task
+check, with an accuracy threshold as in teenygrad's mnist test). Plus: memory stays
+flat over 1,000 training steps.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import pytest
+
+from transformer.train import Trainer, resolve_configs
+
+pytestmark = pytest.mark.slow
+
+QUIET = dict(progress=False, plots=False)
+
+
+def fit(tmp_path, task, model, **train):
+    cfg, model_over = resolve_configs(task, "small", {**QUIET, **train}, model)
+    trainer = Trainer(cfg, model_over, tmp_path / task, log=None)
+    t0 = time.perf_counter()
+    result = trainer.fit()
+    return trainer, result, time.perf_counter() - t0
+
+
+def test_reverse_short_strings_reach_99_percent(tmp_path):
+    # Reverse strings of 1-8 letters: >= 99% exact match on 500 held-out strings.
+    _, result, seconds = fit(
+        tmp_path, "reverse",
+        dict(d_model=64, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=128,
+             norm_first=True),
+        task_options={"max_len": 8}, n_train=10000, n_val=300, n_test=500, steps=1200,
+        batch_size=64, lr=3e-3, warmup=200, eval_every=200, eval_examples=300, target=0.995)
+    print(f"reverse(1-8): {result.step} steps in {seconds:.0f} s, {result.tokens_per_sec:,.0f} tokens/s, "
+          f"test exact match {result.test['exact_match']:.4f}")
+    assert result.test["exact_match"] >= 0.99
+
+
+def test_brackets_short_strings_reach_98_percent(tmp_path):
+    _, result, seconds = fit(
+        tmp_path, "brackets",
+        dict(d_model=64, nhead=4, num_encoder_layers=2, dim_feedforward=128, norm_first=True),
+        task_options={"max_len": 8}, n_train=4000, n_val=300, n_test=500, steps=1000,
+        batch_size=64, lr=3e-3, warmup=100, eval_every=100, target=0.995)
+    print(f"brackets(<=8): {result.step} steps in {seconds:.0f} s, test accuracy {result.test['accuracy']:.4f}")
+    assert result.test["accuracy"] >= 0.98
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
+def test_memory_is_flat_over_1000_steps(tmp_path):
+    samples: dict[int, int] = {}
+
+    def measure(trainer, step, loss):
+        if step in (200, 600, 1000):
+            gc.collect()
+            samples[step] = _rss_bytes()
+
+    cfg, model_over = resolve_configs("reverse", "tiny", dict(
+        **QUIET, task_options={"max_len": 8}, n_train=2000, n_val=32, n_test=32, steps=1000,
+        eval_every=250, eval_examples=32, batch_size=32))
+    Trainer(cfg, model_over, tmp_path / "mem", callbacks=[measure], log=None).fit()
+    growth = samples[1000] / samples[200] - 1
+    print(f"RSS after 200 steps {samples[200] / 2**20:.1f} MiB, after 600 {samples[600] / 2**20:.1f} MiB, "
+          f"after 1000 {samples[1000] / 2**20:.1f} MiB: growth {100 * growth:+.2f}%")
+    assert growth < 0.05

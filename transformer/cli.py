@@ -1,0 +1,438 @@
+"""Command line: ``python -m transformer {train,eval,translate,generate,classify,answer,gradcheck}``.
+
+The `train` flags are generated from the `TrainConfig` and `TransformerConfig`
+dataclasses (a field ``batch_size`` becomes ``--batch-size``; its help text is the
+field's), with defaults of None so that the preset fills in whatever is not given.
+
+Errors a user can fix (unknown task, bad flag value, missing or mismatched
+checkpoint, empty text file) print one line, ``error: ...``, to stderr and exit
+with status 2. A NaN loss exits 1, Ctrl-C exits 130 after saving a checkpoint.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_USAGE = 2
+EXIT_NONFINITE = 1
+EXIT_INTERRUPT = 130
+
+
+class UsageError(ValueError):
+    """Bad input from the command line; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: ``error: ...`` (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+# ---- typed flag values -------------------------------------------------------------------
+
+
+def _int_at_least(lo: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+def _float_range(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
+            bound = f"{'>' if lo_open else '>='} {lo:g}" + ("" if hi == math.inf else
+                                                            f" and {'<' if hi_open else '<='} {hi:g}")
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return v
+    parse.__name__ = "float"
+    return parse
+
+
+# Per-field value checks for the generated flags (argparse reports them on one line).
+_TRAIN_TYPES = {
+    "seed": _int_at_least(0), "steps": _int_at_least(1), "batch_size": _int_at_least(1),
+    "lr": _float_range(0, lo_open=True), "warmup": _int_at_least(0),
+    "min_lr_ratio": _float_range(0, 1), "weight_decay": _float_range(0),
+    "beta1": _float_range(0, 1, hi_open=True), "beta2": _float_range(0, 1, hi_open=True),
+    "adam_eps": _float_range(0, lo_open=True), "label_smoothing": _float_range(0, 1, hi_open=True),
+    "clip_grad": _float_range(0), "eval_every": _int_at_least(1), "eval_examples": _int_at_least(1),
+    "log_every": _int_at_least(1), "n_train": _int_at_least(1), "n_val": _int_at_least(1),
+    "n_test": _int_at_least(1), "block_size": _int_at_least(1), "target": _float_range(0),
+    "keep_checkpoints": _int_at_least(1), "threads": _int_at_least(0),
+}
+# Fields the CLI sets through dedicated flags (or not at all).
+_TRAIN_SKIP = {"task", "preset", "task_options", "text", "plots", "progress"}
+
+_MODEL_HELP = {
+    "d_model": "model width (embedding size)",
+    "nhead": "attention heads (must divide d_model)",
+    "num_encoder_layers": "encoder layers",
+    "num_decoder_layers": "decoder layers",
+    "dim_feedforward": "hidden size of the position-wise feed-forward layers",
+    "dropout": "dropout probability",
+    "activation": "feed-forward activation: relu | gelu",
+    "norm_first": "pre-norm (true) instead of the paper's post-norm (false)",
+    "positional": "positional encoding: sinusoidal | learned",
+    "tie_embeddings": "share the output projection with the target embedding",
+}
+_MODEL_TYPES = {"d_model": _int_at_least(1), "nhead": _int_at_least(1),
+                "num_encoder_layers": _int_at_least(0), "num_decoder_layers": _int_at_least(0),
+                "dim_feedforward": _int_at_least(1), "dropout": _float_range(0, 1, hi_open=True)}
+
+
+def _bool(text: str) -> bool:
+    t = text.lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _task_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare string
+    return key.strip(), value
+
+
+# ---- the parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import TASKS
+    from .presets import PRESET_NAMES
+    from .train import LM_TASK, TrainConfig
+
+    tasks = [*TASKS, LM_TASK]
+    parser = _Parser(prog="python -m transformer",
+                     description="Train and use small Transformers (Vaswani et al., 2017) on a CPU, "
+                                 "built on the minitensor autograd engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    # train
+    p = sub.add_parser("train", help="train a model on a task (default: dates at the small preset)",
+                       description="Train a Transformer. With no arguments: the dates task at the small "
+                                   "preset, into runs/dates. Flags not given come from the preset.")
+    p.add_argument("--task", default=None, choices=tasks, metavar="TASK",
+                   help=f"the task: {', '.join(tasks)} (default: dates)")
+    p.add_argument("--preset", default="small", choices=PRESET_NAMES, metavar="PRESET",
+                   help="tiny (seconds, for tests) | small (reaches the targets, default) | base")
+    p.add_argument("--out", metavar="DIR", help="run directory for checkpoints, metrics.jsonl and "
+                                                "plots (default: runs/TASK)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (bit-exact)")
+    p.add_argument("--text", nargs="+", metavar="FILE",
+                   help="UTF-8 text files for the lm task (default: the packaged text)")
+    p.add_argument("--task-opt", action="append", type=_task_option, metavar="KEY=VALUE", default=[],
+                   help="a task option, e.g. --task-opt max_len=10 (repeatable; values are JSON)")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
+                   help="write PNG plots: loss curves, attention heatmaps (default: on)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: on)")
+    p.add_argument("--samples", type=_int_at_least(0), default=8, metavar="N",
+                   help="test examples to print after training (default: 8)")
+    g = p.add_argument_group("training options (default: from the preset)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _TRAIN_SKIP:
+            continue
+        kind = _TRAIN_TYPES.get(f.name, {int: int, float: float, str: str}.get(type(f.default), str))
+        choices = {"schedule": ("noam", "cosine", "constant"), "pooling": ("cls", "mean")}.get(f.name)
+        metavar = "|".join(choices) if choices else \
+            {"lr": "LR", "seed": "S"}.get(f.name, "N" if isinstance(f.default, int) else "X")
+        g.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=metavar,
+                       help=f.metadata.get("help", ""), choices=choices)
+    m = p.add_argument_group("model options (default: from the preset)")
+    for name, help_text in _MODEL_HELP.items():
+        kind = _MODEL_TYPES.get(name, _bool if name in ("norm_first", "tie_embeddings") else str)
+        m.add_argument(_flag(name), dest=f"model_{name}", type=kind, default=None,
+                       metavar={_bool: "BOOL", str: "NAME"}.get(kind, "X" if name == "dropout" else "N"),
+                       help=help_text)
+    p.set_defaults(func=cmd_train)
+
+    # eval
+    p = sub.add_parser("eval", help="evaluate a checkpoint on its task's test split",
+                       description="Rebuild a saved model and report its metrics on a split of its task "
+                                   "(regenerated from the run's seed).")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory (or checkpoint folder)")
+    p.add_argument("--split", choices=("test", "val"), default="test", help="which split (default: test)")
+    p.add_argument("--limit", type=_int_at_least(1), metavar="N",
+                   help="decode only the first N examples (seq2seq; default: all)")
+    p.set_defaults(func=cmd_eval)
+
+    # translate
+    p = sub.add_parser("translate", help="run a seq2seq model (dates, reverse, add, ...) on inputs",
+                       description="Translate each TEXT with a seq2seq checkpoint; one output per line.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a seq2seq task")
+    p.add_argument("--beam", type=_int_at_least(1), default=1, metavar="K",
+                   help="beam size (default: 1, greedy decoding)")
+    p.add_argument("text", nargs="+", metavar="TEXT", help="input strings, e.g. 'March 5th, 2024'")
+    p.set_defaults(func=cmd_translate)
+
+    # generate
+    p = sub.add_parser("generate", help="sample text from a language model (task lm)",
+                       description="Continue a prompt with a character-level LM checkpoint.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of an lm task")
+    p.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
+    p.add_argument("--temperature", type=_float_range(0, lo_open=True), default=1.0, metavar="T",
+                   help="sampling temperature (> 0; default 1.0)")
+    p.add_argument("--top-k", type=_int_at_least(1), default=None, metavar="K",
+                   help="sample among the K most likely characters (default: all)")
+    p.add_argument("--max-new-tokens", type=_int_at_least(1), default=200, metavar="N",
+                   help="characters to generate (default: 200)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="sampling seed (default: 0)")
+    p.set_defaults(func=cmd_generate)
+
+    # classify
+    p = sub.add_parser("classify", help="run a classifier (task brackets) on inputs",
+                       description="Classify each TEXT with a classification checkpoint.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a classify task")
+    p.add_argument("text", nargs="+", metavar="TEXT", help="input strings, e.g. '([]{})'")
+    p.set_defaults(func=cmd_classify)
+
+    # answer
+    p = sub.add_parser("answer", help="extract an answer span (task kv_span)",
+                       description="Find the answer to --query in --context with a span checkpoint.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a span task")
+    p.add_argument("--context", required=True, metavar="C", help="e.g. 'a=17;qx=5;b=203'")
+    p.add_argument("--query", required=True, metavar="Q", help="e.g. 'qx'")
+    p.set_defaults(func=cmd_answer)
+
+    # gradcheck
+    p = sub.add_parser("gradcheck", help="self-test: gradcheck every op and a tiny encoder/decoder layer",
+                       description="Gradcheck (float64, central differences) every op in "
+                                   "minitensor.ops.REGISTRY and a tiny encoder and decoder layer; "
+                                   "prints op | max abs err | ok. Exit status 1 if any check fails.")
+    p.add_argument("--no-layers", action="store_true", help="skip the encoder/decoder layer checks")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="seed of the samples")
+    p.set_defaults(func=cmd_gradcheck)
+    return parser
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, Trainer, resolve_configs
+
+    train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                  if f.name not in _TRAIN_SKIP and getattr(args, f.name, None) is not None}
+    if args.plots is not None:
+        train_over["plots"] = args.plots
+    if args.progress is not None:
+        train_over["progress"] = args.progress
+    if args.text:
+        if args.task != "lm":
+            raise UsageError(f"--text is for the lm task, not {args.task or 'dates'!r}")
+        train_over["text"] = list(args.text)
+    if args.task_opt:
+        train_over["task_options"] = dict(args.task_opt)
+    model_over = {name: getattr(args, f"model_{name}") for name in _MODEL_HELP
+                  if getattr(args, f"model_{name}") is not None}
+    if args.resume:
+        out = Path(args.out) if args.out else Path("runs") / (args.task or "dates")
+        if model_over:
+            raise UsageError("model options cannot change when resuming")
+        trainer = Trainer.resume(out, {"task": args.task, **train_over}, log=sys.stdout)
+    else:
+        task = args.task or "dates"
+        cfg, model_cfg = resolve_configs(task, args.preset, train_over, model_over)
+        out = Path(args.out) if args.out else Path("runs") / task
+        trainer = Trainer(cfg, model_cfg, out, log=sys.stdout)
+    c = trainer.cfg
+    n_params = sum(p.data.size for p in trainer.model.parameters())
+    print(f"{'resuming' if args.resume else 'training'} {c.task} ({c.preset}): "
+          f"{n_params:,} parameters, steps {trainer.step} -> {c.steps}, batch {c.batch_size}, "
+          f"lr {c.lr:g} ({c.schedule}, warmup {c.warmup}), run dir {out}", flush=True)
+    result = trainer.fit()
+    if args.samples:
+        print("\nsamples (test split):")
+        with _no_grad():
+            for line in trainer.problem.show(trainer.model, args.samples):
+                print("  " + line)
+    print(f"\nfinal ({result.step} steps, {result.wall_time:.0f} s wall, {result.cpu_time:.0f} s CPU, "
+          f"{result.tokens_per_sec:,.0f} tokens/s"
+          f"{', target reached early' if result.stopped_early else ''}):")
+    print("  val:  " + _metrics_line(result.val))
+    print("  test: " + _metrics_line(result.test))
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _no_grad():
+    import minitensor as mt
+    return mt.no_grad()
+
+
+def _metrics_line(d: dict) -> str:
+    out = []
+    for k, v in d.items():
+        if k == "n_decoded":
+            continue
+        if isinstance(v, float):
+            pct = k in ("exact_match", "accuracy", "token_accuracy", "span_exact_match")
+            out.append(f"{k} {100 * v:.2f}%" if pct else f"{k} {v:.4g}")
+        else:
+            out.append(f"{k} {v}")
+    return ", ".join(out)
+
+
+def _load(path: str, kind: str | None = None, load_data: bool = False):
+    from .train import load_model
+
+    loaded = load_model(path, load_data=load_data)
+    if kind is not None and loaded.kind != kind:
+        hint = {"seq2seq": "translate", "classify": "classify", "span": "answer", "lm": "generate"}[loaded.kind]
+        raise UsageError(f"checkpoint {path!r} holds a {loaded.kind} model (task "
+                         f"{loaded.checkpoint.task_name!r}); use `{hint}` instead")
+    return loaded
+
+
+def _threads(loaded):
+    """The run's thread limit (TrainConfig.threads) for inference too."""
+    from .train import thread_limits
+    return thread_limits(loaded.problem.cfg.threads)
+
+
+def _check_inputs(loaded, texts: Sequence[str], extra: int = 0) -> None:
+    """Refuse inputs the model cannot read: empty, unknown characters, too long."""
+    vocab = loaded.problem.vocab
+    if any(not t for t in texts):
+        raise UsageError("empty input text")
+    unknown = sorted({c for t in texts for c in vocab.split(t) if c not in vocab})
+    if unknown:
+        raise UsageError(f"input has characters the model never saw: {''.join(unknown)!r}")
+    limit = loaded.model.cfg.max_len - extra
+    too_long = [t for t in texts if len(vocab.split(t)) > limit]
+    if too_long:
+        raise UsageError(f"input {too_long[0][:40]!r} is longer than the model's limit of {limit} tokens")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import minitensor as mt
+
+    loaded = _load(args.checkpoint, load_data=True)
+    with mt.no_grad(), _threads(loaded):
+        result = loaded.problem.evaluate(loaded.model, args.split, args.limit)
+    print(f"{loaded.checkpoint.task_name} ({loaded.kind}), step {loaded.checkpoint.step}, {args.split} split:")
+    print("  " + _metrics_line(result))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    import minitensor as mt
+
+    loaded = _load(args.checkpoint, "seq2seq")
+    _check_inputs(loaded, args.text)
+    with mt.no_grad(), _threads(loaded):
+        outs = loaded.problem.decode(loaded.model, args.text, beam=args.beam)
+    for o in outs:
+        print(o)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import minitensor as mt
+
+    loaded = _load(args.checkpoint, "lm")
+    _check_inputs(loaded, [args.prompt])
+    mt.manual_seed(args.seed)
+    with mt.no_grad(), _threads(loaded):
+        text = loaded.problem.generate(loaded.model, args.prompt, args.max_new_tokens,
+                                       args.temperature, args.top_k)
+    print(args.prompt + text)
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import minitensor as mt
+
+    loaded = _load(args.checkpoint, "classify")
+    _check_inputs(loaded, args.text, extra=1)  # + the BOS position
+    names = {"brackets": {0: "unbalanced", 1: "balanced"}}.get(loaded.checkpoint.task_name, {})
+    with mt.no_grad(), _threads(loaded):
+        preds = loaded.problem.predict(loaded.model, args.text)
+    for text, (label, prob) in zip(args.text, preds):
+        print(f"{text}\t{names.get(label, label)}\t{prob:.3f}")
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    import minitensor as mt
+
+    loaded = _load(args.checkpoint, "span")
+    _check_inputs(loaded, [args.context, args.query])
+    _check_inputs(loaded, [args.query + args.context], extra=1)  # + the separator
+    with mt.no_grad(), _threads(loaded):
+        print(loaded.problem.answer(loaded.model, [args.context], [args.query])[0])
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from .selftest import format_table, run_gradchecks
+
+    results = run_gradchecks(seed=args.seed, layers=not args.no_layers)
+    print(format_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+# ---- entry point ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (see the module docstring)."""
+    from .checkpoint import CheckpointError
+    from .train import ConfigError, NonFiniteLossError, TrainingInterrupted
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NonFiniteLossError as exc:
+        where = f"; last good checkpoint: {exc.checkpoint}" if exc.checkpoint else "; no checkpoint was written"
+        print(f"error: training stopped: {exc}{where}", file=sys.stderr)
+        return EXIT_NONFINITE
+    except TrainingInterrupted as exc:
+        saved = f"checkpoint saved to {exc.checkpoint} (continue with --resume)" if exc.checkpoint \
+            else "no checkpoint written"
+        print(f"interrupted at step {exc.step}; {saved}", file=sys.stderr)
+        return EXIT_INTERRUPT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
