@@ -54,11 +54,12 @@ class Context:
         self.requires_grad = requires_grad
         # Parent of input i: its node (non-leaf), the tensor itself (leaf that requires
         # grad), or None (no gradient flows there).
-        self.parents = tuple(_parent_of(t) for t in inputs) if requires_grad else ()
-        self.needs_input_grad = tuple(p is not None for p in self.parents) if requires_grad \
+        self.parents = tuple([_parent_of(t) for t in inputs]) if requires_grad else ()
+        self.needs_input_grad = tuple([p is not None for p in self.parents]) if requires_grad \
             else (False,) * len(inputs)
-        self.input_shapes = tuple(t.data.shape for t in inputs)
-        self.input_dtypes = tuple(t.data.dtype for t in inputs)
+        arrays = [t._data for t in inputs]
+        self.input_shapes = tuple([a.shape for a in arrays])
+        self.input_dtypes = tuple([a.dtype for a in arrays])
         self._saved: tuple | None = ()
         self._saved_versions: list[tuple[VersionCounter, int]] = []
         self._freed = False
@@ -101,11 +102,12 @@ class Context:
         A saved array may also be a *view* of an input (Linear keeps ``x.reshape(-1, C)``,
         kernels flatten rows), so memory overlap counts, not only identity.
         """
+        tensors = (*inputs, output)
         for array in _flatten_saved(self._saved):
             if not isinstance(array, np.ndarray):
                 continue
-            for t in (*inputs, output):
-                if t.data is array or np.may_share_memory(t.data, array):
+            for t in tensors:
+                if t._data is array or np.may_share_memory(t._data, array):
                     self._saved_versions.append((t._version_counter, t._version_counter.value))
                     break
 
@@ -124,6 +126,18 @@ def _flatten_saved(saved: tuple):
             yield from item
         else:
             yield item
+
+
+_Tensor = None  # minitensor.tensor.Tensor, bound on first use (tensor.py imports this module)
+
+
+def _tensor_class():
+    """The Tensor class; a function-level import on every op costs ~1 us, so it is
+    imported once and kept in ``_Tensor``."""
+    global _Tensor
+    from .tensor import Tensor
+    _Tensor = Tensor
+    return Tensor
 
 
 def _parent_of(t):
@@ -159,15 +173,14 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays and (if needed) record a graph node."""
-        from .tensor import Tensor  # tensor.py imports this module; bind late
-
-        requires_grad = grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        Tensor = _Tensor or _tensor_class()
+        requires_grad = grad_mode.is_grad_enabled() and any([t._requires_grad for t in inputs])
         ctx = Context(cls, inputs, requires_grad)
         anomaly = grad_mode.is_anomaly_enabled()
         if anomaly:
             ctx.created_at = _user_code_location()
         with np.errstate(**_QUIET):
-            out = np.asarray(cls.forward(ctx, *(t.data for t in inputs), **attrs))
+            out = np.asarray(cls.forward(ctx, *[t._data for t in inputs], **attrs))
         if anomaly:
             _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
         result = Tensor._make(out, ctx if requires_grad else None)
@@ -226,7 +239,8 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
             grad = pending.pop(node, None)
             grads: tuple = ()
             if grad is not None:
-                grad = _run_node_hooks(node, grad)
+                if node.hooks or node.retained is not None:
+                    grad = _run_node_hooks(node, grad)
                 with np.errstate(**_QUIET):
                     grads = node.op.backward(node, grad)
                 if not isinstance(grads, tuple):

@@ -163,7 +163,7 @@ def sigmoid(x) -> Tensor:
 
 def relu(x) -> Tensor:
     """max(x, 0)."""
-    return E.ReLU.apply(as_tensor(x))
+    return FU.ReLU.apply(as_tensor(x))
 
 
 def abs(x) -> Tensor:
@@ -769,6 +769,83 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     out = FU.ScaledDotProductAttention.apply(q4, k4, v4, mask=mask, is_causal=bool(is_causal),
                                              scale=scale)
     return out.reshape(*lead, tq, value.shape[-1])
+
+
+def multi_head_sdpa(query: Tensor, key: Tensor | None, value: Tensor | None, num_heads: int,
+                    attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
+                    scale: float | None = None) -> Tensor:
+    """Scaled dot-product attention of every head, on batch-first tensors whose last axis
+    holds the heads side by side (what a projection produces): no split/merge needed.
+
+    Args:
+        query: (B, L, H*D); key: (B, S, H*D); value: (B, S, H*Dv), one float dtype.
+            Packed forms, as one projection makes them (their gradient is then one
+            array too, not three slices summed): ``key=None, value=None`` with query
+            (B, L, 3*H*D) holding q, k, v side by side (self-attention); or
+            ``value=None`` with key (B, S, H*D + H*Dv) holding k, v side by side.
+        num_heads: H.
+        attn_mask: as ``scaled_dot_product_attention``'s (bool True = MAY attend, or
+            float added to the scores), broadcastable to (B, H, L, S).
+        dropout_p: dropout on the attention weights (pass 0 outside training).
+        is_causal: query i attends keys j <= i. Not combined with attn_mask.
+        scale: defaults to 1/sqrt(D).
+    Returns:
+        (B, L, H*Dv): head h's output in columns h*Dv:(h+1)*Dv. Equal to splitting the
+        heads, ``scaled_dot_product_attention`` on (B, H, T, D), and merging them back.
+    """
+    name = "multi_head_sdpa"
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {dropout_p}")
+    if key is None and value is not None:
+        raise ValueError(f"{name}: value without key (a packed query holds all three)")
+    inputs = [t for t in (query, key, value) if t is not None]
+    layout = {1: "qkv", 2: "q,kv", 3: "q,k,v"}[len(inputs)]
+    for t in inputs:
+        if t.ndim != 3:
+            raise ShapeError(f"{name}: inputs must be 3-D (B, T, features), got {t.shape}")
+        _check_float(name, t)
+        if t.dtype != query.dtype:
+            raise DTypeError(f"{name}: query, key and value must have one dtype, got "
+                             f"{[str(x.dtype) for x in inputs]}")
+    # The shapes of q, k and v once unpacked (k always has q's width).
+    if layout == "qkv":
+        e = query.shape[-1] // 3
+        q_shape = k_shape = v_shape = query.shape[:-1] + (e,)
+        packed_ok = query.shape[-1] == 3 * e
+    elif layout == "q,kv":
+        q_shape, e = query.shape, query.shape[-1]
+        k_shape, v_shape = key.shape[:-1] + (e,), key.shape[:-1] + (key.shape[-1] - e,)
+        packed_ok = key.shape[-1] > e
+    else:
+        q_shape, k_shape, v_shape, packed_ok = query.shape, key.shape, value.shape, True
+    if not packed_ok:
+        raise ShapeError(f"{name}: packed input of shape {inputs[-1].shape} does not hold q, k "
+                         f"and v side by side ({layout} layout)")
+    for label, shape in (("query", q_shape), ("key", k_shape), ("value", v_shape)):
+        if shape[-1] % num_heads:
+            raise ShapeError(f"{name}: {label} has {shape[-1]} features, not divisible by "
+                             f"num_heads ({num_heads})")
+    if q_shape[-1] != k_shape[-1]:
+        raise ShapeError(f"{name}: query and key embedding sizes differ: {q_shape} vs {k_shape}")
+    if k_shape[:2] != v_shape[:2] or q_shape[0] != k_shape[0]:
+        raise ShapeError(f"{name}: batch or key length differ: query {q_shape}, key {k_shape}, "
+                         f"value {v_shape}")
+    (b, tq, width), tk = q_shape, k_shape[1]
+    mask = _additive_mask(name, attn_mask, query.dtype)
+    if is_causal:
+        mask = np.where(np.tril(np.ones((tq, tk), dtype=bool)), 0.0, -np.inf).astype(query.dtype)
+    scores = (b, num_heads, tq, tk)
+    if mask is not None and _broadcast_shape(name, mask.shape, scores) != scores:
+        raise ShapeError(f"{name}: attn_mask of shape {mask.shape} does not broadcast to the "
+                         f"attention scores' shape {scores}")
+    scale = 1.0 / math.sqrt(width // num_heads) if scale is None else float(scale)
+    # A seed only when there is dropout: the random stream then matches the separate
+    # ops' (dropout draws no seed at p = 0).
+    seed = _random.next_seed() if dropout_p > 0.0 else 0
+    return FU.MultiHeadSDPA.apply(*inputs, layout=layout, num_heads=int(num_heads), mask=mask,
+                                  scale=scale, dropout_p=float(dropout_p), seed=seed)
 
 
 def _batch_heads(lead: tuple) -> tuple[int, int]:

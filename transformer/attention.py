@@ -152,31 +152,45 @@ class MultiheadAttention(nn.Module):
                                  value.transpose(0, 1))                                 # (N, L|S, E)
         N, L, E = query.shape
 
-        # 2. Project: q = query W^Q + b^Q, k = key W^K + b^K, v = value W^V + b^V; split heads.
+        # 2. Project: q = query W^Q + b^Q, k = key W^K + b^K, v = value W^V + b^V.
         past = len(cache) if cache is not None and not cache.static else 0
         reuse = cache is not None and cache.static and cache.k is not None
-        if self_attn and self._qkv_same_embed_dim and not reuse:
+        hook = self._capture_hook
+        want_weights = need_weights or hook is not None
+        dropout_p = self.dropout if self.training else 0.0
+        # Training with dropout (its weights are materialized anyway) attends on the
+        # projections as they come out, heads side by side (F.multi_head_sdpa): no head
+        # split/merge ops, and k, v (and q) stay packed in one projection when they can.
+        # Otherwise the heads are split into (N, H, T, hd).
+        merged = dropout_p > 0.0 and not want_weights and cache is None
+        packed = self._qkv_same_embed_dim and not reuse
+        if merged and packed and self_attn:
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias), None, None  # (N, L, 3E)
+        elif merged and packed and key is value:
+            q, k, v = self._project(query, 0), self._project(key, 1, count=2), None   # (N, L, E), (N, S, 2E)
+        elif self_attn and packed:
             q, k, v = F.linear(query, self.in_proj_weight,
                                self.in_proj_bias).chunk(3, axis=-1)                     # 3 x (N, L, E)
         else:
             q = self._project(query, 0)                                                 # (N, L, E)
             k = None if reuse else self._project(key, 1)                                # (N, S, E)
             v = None if reuse else self._project(value, 2)                              # (N, S, E)
-        q = self._split_heads(q)                                                        # (N, H, L, hd)
-        if reuse:
-            k, v = cache.k, cache.v                                                     # (N, H, S, hd)
+        if merged:
+            S = L if k is None else k.shape[1]
         else:
-            k, v = self._split_heads(k), self._split_heads(v)                           # (N, H, S, hd)
-            if cache is not None:
-                if past:
-                    k = mt.cat([cache.k, k], axis=2)                                    # (N, H, P+S, hd)
-                    v = mt.cat([cache.v, v], axis=2)                                    # (N, H, P+S, hd)
-                cache.k, cache.v = k, v
-        S = k.shape[2]
+            q = self._split_heads(q)                                                    # (N, H, L, hd)
+            if reuse:
+                k, v = cache.k, cache.v                                                 # (N, H, S, hd)
+            else:
+                k, v = self._split_heads(k), self._split_heads(v)                       # (N, H, S, hd)
+                if cache is not None:
+                    if past:
+                        k = mt.cat([cache.k, k], axis=2)                                # (N, H, P+S, hd)
+                        v = mt.cat([cache.v, v], axis=2)                                # (N, H, P+S, hd)
+                    cache.k, cache.v = k, v
+            S = k.shape[2]
 
         # 3. Masks -> one additive float mask (0 = visible, -inf = blocked), (N|1, H|1, L, S).
-        hook = self._capture_hook
-        want_weights = need_weights or hook is not None
         use_causal_kernel = (is_causal and key_padding_mask is None and not want_weights
                              and past == 0 and L == S)
         mask = None
@@ -184,11 +198,13 @@ class MultiheadAttention(nn.Module):
             if is_causal and attn_mask is None:
                 attn_mask = np.triu(np.ones((L, S), dtype=bool), k=past + 1)            # (L, S)
             mask = self._merge_masks(attn_mask, key_padding_mask, N, L, S, q.dtype)
-        dropout_p = self.dropout if self.training else 0.0
 
         # 4. Scaled dot-product attention per head: softmax(q k^T / sqrt(hd) + mask) v.
         weights = None
-        if want_weights:
+        if merged:
+            out = F.multi_head_sdpa(q, k, v, self.num_heads, attn_mask=mask, dropout_p=dropout_p,
+                                    is_causal=use_causal_kernel)                        # (N, L, E)
+        elif want_weights:
             out, weights = F.attention_with_weights(q, k, v, attn_mask=mask,
                                                     dropout_p=dropout_p)                # (N, H, L, hd), (N, H, L, S)
             if hook is not None:
@@ -198,7 +214,8 @@ class MultiheadAttention(nn.Module):
                                                  is_causal=use_causal_kernel)           # (N, H, L, hd)
 
         # 5. Concatenate the heads and apply the output projection W^O.
-        out = out.transpose(1, 2).reshape(N, L, E)                                      # (N, L, E)
+        if not merged:
+            out = out.transpose(1, 2).reshape(N, L, E)                                  # (N, L, E)
         out = self.out_proj(out)                                                        # (N, L, E)
 
         # 6. Back to the caller's layout; average the weights over heads if asked.
@@ -220,15 +237,18 @@ class MultiheadAttention(nn.Module):
         N, T, _ = x.shape
         return x.reshape(N, T, self.num_heads, self.head_dim).transpose(1, 2)           # (N, H, T, hd)
 
-    def _project(self, x: Tensor, which: int) -> Tensor:
-        """x (N, T, in) -> x W_which^T + b_which (N, T, E); which = 0 (q), 1 (k), 2 (v)."""
+    def _project(self, x: Tensor, which: int, count: int = 1) -> Tensor:
+        """x (N, T, in) -> x W_which^T + b_which (N, T, E); which = 0 (q), 1 (k), 2 (v).
+        ``count=2`` (packed in_proj_weight only) projects with ``which`` and the next one
+        in one product: (N, T, 2E), e.g. k and v side by side."""
         E = self.embed_dim
+        rows = slice(which * E, (which + count) * E)
         if self._qkv_same_embed_dim:
-            w = self.in_proj_weight[which * E:(which + 1) * E]                          # (E, E)
+            w = self.in_proj_weight[rows]                                               # (count*E, E)
         else:
             w = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[which]     # (E, in)
-        b = None if self.in_proj_bias is None else self.in_proj_bias[which * E:(which + 1) * E]  # (E,)
-        return F.linear(x, w, b)                                                        # (N, T, E)
+        b = None if self.in_proj_bias is None else self.in_proj_bias[rows]              # (count*E,)
+        return F.linear(x, w, b)                                                        # (N, T, count*E)
 
     def _merge_masks(self, attn_mask, key_padding_mask, N: int, L: int, S: int, dtype):
         """attn_mask (L, S) | (N*H, L, S) and key_padding_mask (N, S), torch convention,

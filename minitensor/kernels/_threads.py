@@ -1,4 +1,4 @@
-"""Thread policy for kernels that call BLAS from inside Numba-parallel regions.
+"""Thread policy: when Numba kernels run on several threads, and which BLAS threads they use.
 
 The machine has few cores. A kernel that runs ``prange`` over (batch, head) already keeps
 every core busy; if each of those Numba threads then calls ``np.dot`` (which Numba sends
@@ -9,18 +9,29 @@ OpenBLAS are not something to rely on).
 Policy:
     - Numba owns the parallelism: its thread count is left as it is
       (``numba.set_num_threads`` / NUMBA_NUM_THREADS are the user's knobs).
-    - While a Numba-parallel kernel that calls BLAS per block runs, the BLAS library
-      Numba calls into (SciPy's; every loaded BLAS except NumPy's own copy) is limited
-      to 1 thread (``blas_single_threaded()``), and restored afterwards. NumPy's BLAS is
-      never touched, so plain np.matmul on big 2-D products keeps its threads.
-    - The toggle costs a few microseconds (direct openblas_set_num_threads calls through
-      threadpoolctl's per-library controllers, skipped when already 1).
+    - While a kernel that calls BLAS runs, the BLAS library Numba calls into (SciPy's;
+      every loaded BLAS except NumPy's own copy) is limited to 1 thread
+      (``blas_single_threaded()``), and restored afterwards. Big products are split
+      over Numba's threads instead (``matmul_numba``).
+    - NumPy's BLAS is never touched, and the Numba backend does not use it for float
+      products: a multi-threaded OpenBLAS (pthreads build) keeps its idle threads
+      spinning for a while after each call, and on a loaded 2-core machine those
+      spinning threads took the cores from everything else (a Transformer training step
+      measured 1.0-1.5 s with 2 BLAS threads instead of 0.19 s with 1).
+    - The toggle costs ~1.5 microseconds (direct openblas_get/set_num_threads calls
+      through threadpoolctl's per-library controllers, the set skipped when already 1).
+
+    - Small work runs on the calling thread (``launch``): idle Numba threads sleep
+      (OMP_WAIT_POLICY=PASSIVE: spinning threads starved a loaded machine), and waking
+      one costs ~5 us on a busy machine and ~30 us on an idle one (measured on 2 cores),
+      more than a (64, 128) layer norm takes in total. Every prange kernel is compiled
+      twice (``parallel_kernel``): the serial twin enters no parallel region at all,
+      which matters on Numba's "workqueue" layer, where even a one-thread region is two
+      round trips to the worker threads (the main thread only waits).
 
 If threadpoolctl is missing, the context manager does nothing (correct, possibly slower).
 """
 from __future__ import annotations
-
-import contextlib
 
 try:
     from threadpoolctl import ThreadpoolController
@@ -28,8 +39,17 @@ except ImportError:  # pragma: no cover - threadpoolctl is a listed dependency
     ThreadpoolController = None
 
 import os
+import types
 
+import numba
 import numpy as np
+
+# Kernels given less work than this (in elements, each about as costly as a layer-norm
+# element: ~0.4 ns on one core; costlier kernels count theirs several times) run on the
+# calling thread alone. Measured on 2 idle cores: a (1024, 128) layer norm (131K elements)
+# takes 54 us on one thread and 65 us on two; a dropout of 524K elements 330 us against
+# 223 us. Waking the second thread costs ~30 us on an idle machine.
+PARALLEL_MIN_WORK = 1 << 18
 
 _libs = None  # threadpoolctl controllers of the BLAS libraries Numba may call
 
@@ -53,20 +73,66 @@ def _numba_blas_libs():
     return _libs
 
 
-@contextlib.contextmanager
-def blas_single_threaded():
-    """Limit the BLAS Numba calls into to one thread for the duration of the block."""
-    libs = _numba_blas_libs()
-    previous = [lib.get_num_threads() for lib in libs]
-    for lib, n in zip(libs, previous):
-        if n != 1:
-            lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, previous):
+class _BlasSingleThreaded:
+    """Context manager: the BLAS libraries Numba calls run on 1 thread inside the block.
+
+    A class rather than a @contextmanager generator: it is entered around every GEMM
+    (100+ times per training step), and this costs ~1.5 us instead of ~6 us.
+    """
+
+    __slots__ = ("libs", "previous")
+
+    def __enter__(self):
+        self.libs = libs = _libs if _libs is not None else _numba_blas_libs()
+        self.previous = [lib.get_num_threads() for lib in libs]
+        for lib, n in zip(libs, self.previous):
+            if n != 1:
+                lib.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in zip(self.libs, self.previous):
             if n != 1:
                 lib.set_num_threads(n)
+        return False
+
+
+def blas_single_threaded() -> _BlasSingleThreaded:
+    """Limit the BLAS Numba calls into to one thread for the duration of a ``with`` block."""
+    return _BlasSingleThreaded()
+
+
+def parallel_kernel(**jit_options):
+    """Decorator for a ``prange`` kernel: its ``parallel=True`` compilation, carrying as
+    ``.serial`` the same body compiled without it (prange then runs as range, on the
+    calling thread). ``launch`` picks one per call.
+
+    The serial twin is compiled from a copy of the function under its own name:
+    Numba names the on-disk cache after the function, and its cache index does not
+    record the parallel flag, so two compilations of one function would overwrite (or
+    load) each other's cached code.
+    """
+    def compile_both(fn):
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                  fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_serial"
+        twin.__module__ = fn.__module__
+        twin.__doc__ = fn.__doc__
+        kernel = numba.njit(parallel=True, **jit_options)(fn)
+        kernel.serial = numba.njit(**jit_options)(twin)
+        return kernel
+    return compile_both
+
+
+def launch(kernel, work: int, *args):
+    """``kernel(*args)`` for a ``parallel_kernel``: on the Numba threads when ``work``
+    (elements, or an equivalent count) reaches PARALLEL_MIN_WORK and more than one
+    thread is allowed, else its serial twin on the calling thread."""
+    # get_num_threads() first, always: it also starts Numba's threading layer, so which
+    # layer runs (numba.threading_layer()) is settled by the first kernel call either way.
+    if numba.get_num_threads() > 1 and work >= PARALLEL_MIN_WORK:
+        return kernel(*args)
+    return kernel.serial(*args)
 
 
 def reset() -> None:

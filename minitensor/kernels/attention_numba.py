@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import get_num_threads, get_thread_id, njit, prange, types
 from numba.extending import intrinsic, overload
 
-from ._threads import blas_single_threaded
+from ._threads import blas_single_threaded, launch, parallel_kernel
 
 # Tile sizes (module globals are compile-time constants for Numba). Queries run along the
 # vectorized axis, so the query block is the wider one. Measured on 2 AVX-512 cores.
@@ -185,7 +185,7 @@ def _blocks_t(x, scale, out):
                 blk[c, ii] = x[q0 + ii, c] * scale
 
 
-@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+@parallel_kernel(cache=True, fastmath=_FASTMATH)
 def _attention_fwd(q, k, v, mask_t, has_mask, is_causal, scale, out, lse, work, work64):
     """Fused forward. q (B,H,Tq,D), k (B,H,Tk,D), v (B,H,Tk,Dv), mask_t (mb,mh,mk,mq)
     (the compact mask, transposed); writes out (B,H,Tq,Dv) and lse (B,H,Tq).
@@ -281,7 +281,7 @@ def _attention_fwd(q, k, v, mask_t, has_mask, is_causal, scale, out, lse, work, 
                     lse[b, h, q0 + ii] = -np.inf
 
 
-@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+@parallel_kernel(cache=True, fastmath=_FASTMATH)
 def _attention_bwd(dout, q, k, v, out, lse, mask_t, has_mask, is_causal, scale, dq, dk, dv,
                    work):
     """Fused backward (FlashAttention-2). Shapes as in _attention_fwd; writes dq, dk, dv.
@@ -427,8 +427,9 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None):
     work = np.empty((threads, _fwd_work_size(Tq, q.shape[3], Dv)), dtype)
     work64 = np.empty((threads, BLOCK_Q), np.float64)
     with blas_single_threaded():
-        _attention_fwd(q, k, v, mask_t, has_mask, bool(is_causal), dtype.type(scale), out, lse,
-                       work, work64)
+        # work: the products' multiply-adds
+        launch(_attention_fwd, B * H * Tq * Tk * q.shape[3], q, k, v, mask_t, has_mask,
+               bool(is_causal), dtype.type(scale), out, lse, work, work64)
     cache = dict(q=q, k=k, v=v, mask=mask, is_causal=is_causal, scale=scale,
                  out=out, lse=lse, mask_t=mask_t)
     return out, cache
@@ -449,6 +450,7 @@ def attention_backward(dout, cache):
     (_, _, Tq, D), Dv = q.shape, v.shape[3]
     work = np.empty((get_num_threads(), _bwd_work_size(Tq, D, Dv)), dtype)
     with blas_single_threaded():
-        _attention_bwd(dout, q, k, v, out, lse, mask_t, has_mask, bool(cache["is_causal"]),
-                       dtype.type(cache["scale"]), dq, dk, dv, work)
+        launch(_attention_bwd, q.size * k.shape[2], dout, q, k, v, out, lse,
+               mask_t, has_mask, bool(cache["is_causal"]), dtype.type(cache["scale"]), dq, dk, dv,
+               work)
     return dq, dk, dv

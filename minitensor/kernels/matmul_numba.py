@@ -2,17 +2,26 @@
 
 ``matmul(a, b)`` has exactly ``np.matmul``'s semantics and result dtype. It chooses:
 
-    1-D operand, 2-D @ 2-D, or big slices   -> np.matmul (BLAS, which threads itself)
-    (..., M, K) @ (K, N)                    -> one 2-D BLAS call on (prod(...) * M, K)
-    many small broadcast-batched slices     -> _batched_dot: prange over the batch, one
+    1-D operand, or not float32/float64     -> np.matmul
+    2-D @ 2-D, and (..., M, K) @ (K, N)     -> one GEMM (the batch folded into the rows),
+                                               rows split over the threads when big
+    broadcast-batched slices                -> _batched_dot: prange over the batch, one
                                                single-threaded np.dot per slice
 
-NumPy runs a batched matmul as a loop over slices on one thread (each slice too small
-for BLAS to thread); spreading the slices over the cores measured 1.5-2x faster on 2
-cores for batches such as (128, 512, 32) @ (128, 32, 512) and (16, 256, 256) @ (16, 256,
-256) (about even at (128, 64, 32) @ (128, 32, 64) float32, 1.5x in float64). Tiny
-batches stay with NumPy (thread start-up would dominate), and for large 2-D products
-BLAS itself is the ceiling, so they go straight to it.
+``linear(x, weight, bias)`` is Linear's x W^T + b with the bias added in the same pass;
+``linear_backward`` computes its two independent products (dX = dY W, dW = dY^T X) one
+per thread, with dbias alongside.
+
+Thread policy (see ``_threads.py``): Numba's thread pool owns the parallelism, and every
+GEMM is a single-threaded BLAS call (SciPy's OpenBLAS, which Numba's ``np.dot`` calls)
+on a block of rows. NumPy's own BLAS is never used for float products here: a threaded
+OpenBLAS keeps its idle threads spinning, and on a loaded 2-core machine that cost a
+Transformer training step 5-8x (1.0-1.5 s instead of 0.19 s); Numba's threads sleep
+when idle (OMP_WAIT_POLICY=PASSIVE). Products too small to pay for waking a second
+thread run on the calling thread.
+
+Splitting rows never changes results: each output element is still one BLAS dot
+product over the whole shared dimension, so 1 and N threads give identical numbers.
 
 ``matmul_tiled(a, b)`` is the teaching kernel: a readable cache-tiled 2-D matmul in plain
 loops. It is tested, but the dispatcher does not use it (BLAS is faster on every shape
@@ -21,18 +30,113 @@ measured here).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from ._threads import blas_single_threaded
 
-# Slices with at most this many multiply-adds (M * K * N) go to the batched prange path;
-# bigger ones are left to BLAS, which threads a single big product well on its own.
-BATCHED_MAX_MNK = 256 * 256 * 256
-# Below this much total work (n * M * K * N), thread start-up costs more than it saves.
+# Products with fewer multiply-adds (M * K * N, summed over the batch) run on one
+# thread: waking a sleeping thread costs ~5-40 us, and 8M multiply-adds take ~55 us on
+# one AVX-512 core (~150 GFLOP/s). Measured on 2 idle cores: (1024, 128) @ (128, 128)
+# (16M) is 1.4x faster on 2 threads, (1024, 128) @ (128, 512) 1.75x.
+PARALLEL_MIN_MACS = 1 << 23
+# Batched slices share the threads from less total work: each thread runs whole slices,
+# nothing is split (measured about even at (128, 64, 32) @ (128, 32, 64), 2M).
 BATCHED_MIN_WORK = 1 << 21
 
 # Tile sizes of the teaching kernel (rows of a, shared dim, columns of b).
 TILE_M, TILE_K, TILE_N = 64, 128, 256
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@njit(cache=True)
+def _dot(a, b, out):
+    """out = a @ b, one BLAS call on the calling thread (a, b C- or F-contiguous)."""
+    np.dot(a, b, out)
+
+
+@njit(cache=True, parallel=True)
+def _dot_row_blocks(a, b, out, blocks):
+    """out = a @ b with the rows of a (C-contiguous) cut into ``blocks`` blocks.
+
+        for t in parallel: rows = block t;  out[rows] = dot(a[rows], b)   # one BLAS call
+
+    Optimizations:
+        - each thread writes its own rows of out (no races); a row block of a
+          C-contiguous array is contiguous, so BLAS reads it in place.
+        - BLAS limited to one thread by the caller (no oversubscription).
+    """
+    M = a.shape[0]
+    per = (M + blocks - 1) // blocks
+    for t in prange(blocks):
+        lo = t * per
+        hi = min(M, lo + per)
+        if lo < hi:
+            np.dot(a[lo:hi], b, out[lo:hi])
+
+
+@njit(cache=True)
+def _add_bias(out, bias, lo, hi):
+    """out[lo:hi] += bias, row by row (a Numba loop: faster than NumPy's broadcast add)."""
+    for i in range(lo, hi):
+        for j in range(out.shape[1]):
+            out[i, j] += bias[j]
+
+
+@njit(cache=True)
+def _linear_serial(x, wt, bias, has_bias, out):
+    """out = x @ wt (+ bias) on the calling thread."""
+    np.dot(x, wt, out)
+    if has_bias:
+        _add_bias(out, bias, 0, out.shape[0])
+
+
+@njit(cache=True, parallel=True)
+def _linear_row_blocks(x, wt, bias, has_bias, out, blocks):
+    """out = x @ wt (+ bias), rows of x (C-contiguous) in ``blocks`` blocks.
+
+        for t in parallel: rows = block t;  out[rows] = dot(x[rows], wt) + bias
+
+    Optimizations: as _dot_row_blocks; each thread adds the bias to its own rows.
+    """
+    M = x.shape[0]
+    per = (M + blocks - 1) // blocks
+    for t in prange(blocks):
+        lo = t * per
+        hi = min(M, lo + per)
+        if lo < hi:
+            np.dot(x[lo:hi], wt, out[lo:hi])
+            if has_bias:
+                _add_bias(out, bias, lo, hi)
+
+
+@njit(cache=True)
+def _column_sums(g, out):
+    """out[j] = sum_i g[i, j], rows added in order (NumPy's order for sum(axis=0))."""
+    out[:] = 0
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[j] += g[i, j]
+
+
+@njit(cache=True, parallel=True)
+def _linear_grads(g, w, x, dx, dw, db, need_db):
+    """dx = g @ w (and db = column sums of g) and dw = g^T @ x, side by side.
+
+        for t in parallel (2 tasks): t = 0: dx = dot(g, w); db = colsum(g)
+                                     t = 1: dw = dot(g^T, x)
+
+    Optimizations: the two products are independent and equally big, so with 2 threads
+    each runs whole on its own thread: no operand is split or copied (splitting
+    dW = dY^T X by rows would copy the F-ordered dY^T).
+    """
+    for t in prange(2):
+        if t == 0:
+            np.dot(g, w, dx)
+            if need_db:
+                _column_sums(g, db)
+        else:
+            np.dot(g.T, x, dw)
 
 
 @njit(cache=True, parallel=True)
@@ -47,6 +151,13 @@ def _batched_dot(a3, b3, ia, ib, out):
         - BLAS limited to one thread by the caller (no oversubscription).
     """
     for n in prange(out.shape[0]):
+        np.dot(a3[ia[n]], b3[ib[n]], out[n])
+
+
+@njit(cache=True)
+def _batched_dot_serial(a3, b3, ia, ib, out):
+    """_batched_dot on the calling thread, for batches too small to share."""
+    for n in range(out.shape[0]):
         np.dot(a3[ia[n]], b3[ib[n]], out[n])
 
 
@@ -102,21 +213,53 @@ def _compact_batch(x):
     return x[index]
 
 
+def _blas_ready(x: np.ndarray, dtype) -> np.ndarray:
+    """x in ``dtype``, C- or F-contiguous (what BLAS reads in place); copies only otherwise.
+    Transposed views such as ``weight.T`` are F-contiguous and are passed as they are."""
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    if not (x.flags.c_contiguous or x.flags.f_contiguous):
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def _row_blocks(a: np.ndarray, macs: int) -> int:
+    """How many row blocks to split ``a @ b`` into: 1 (this thread) for small products,
+    or when a's rows are not contiguous (F order: a row block would be copied)."""
+    if macs < PARALLEL_MIN_MACS or not a.flags.c_contiguous:
+        return 1
+    return min(get_num_threads(), a.shape[0])
+
+
+def _matmul_2d(a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
+    """a (M, K) @ b (K, N) -> (M, N) in ``dtype`` (float32/float64), all dims > 0."""
+    a, b = _blas_ready(a, dtype), _blas_ready(b, dtype)
+    out = np.empty((a.shape[0], b.shape[1]), dtype)
+    blocks = _row_blocks(a, a.shape[0] * a.shape[1] * b.shape[1])
+    with blas_single_threaded():
+        if blocks > 1:
+            _dot_row_blocks(a, b, out, blocks)
+        else:
+            _dot(a, b, out)
+    return out
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """out = a @ b, exactly ``np.matmul`` (1-D, 2-D, broadcast batches), fastest path per shape.
 
         for batch n (broadcast): out[n] = a[n] @ b[n]
 
     Optimizations:
-        - (..., M, K) @ (K, N): fold the batch into M, one big GEMM.
-        - small batched slices: prange over the batch (_batched_dot), BLAS one thread each.
-        - everything else: np.matmul.
+        - 2-D, and (..., M, K) @ (K, N): fold the batch into M, one GEMM, its rows split
+          over the threads when the product is big (_dot_row_blocks).
+        - batched slices: prange over the batch (_batched_dot), BLAS one thread each;
+          on the calling thread when the whole batch is small.
+        - everything else (1-D operands, integer dtypes, empty): np.matmul.
     """
     a = np.asarray(a)
     b = np.asarray(b)
     dtype = np.result_type(a, b)
-    if (a.ndim < 2 or b.ndim < 2 or (a.ndim == 2 and b.ndim == 2)
-            or dtype not in (np.float32, np.float64)):
+    if a.ndim < 2 or b.ndim < 2 or dtype not in _FLOATS:
         return np.matmul(a, b)
     M, K = a.shape[-2:]
     K2, N = b.shape[-2:]
@@ -126,11 +269,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = int(np.prod(batch))
     if n == 0 or M == 0 or N == 0 or K == 0:
         return np.matmul(a, b)
-    if b.ndim == 2 and a.flags.c_contiguous and a.dtype == dtype and b.dtype == dtype:
+    if b.ndim == 2 and (a.ndim == 2 or a.flags.c_contiguous):
         # (..., M, K) @ (K, N): one GEMM over all rows
-        return np.matmul(a.reshape(-1, K), b).reshape(batch + (M, N))
-    if n < 2 or M * K * N > BATCHED_MAX_MNK or n * M * K * N < BATCHED_MIN_WORK:
-        return np.matmul(a, b)
+        return _matmul_2d(a.reshape(-1, K), b, dtype).reshape(batch + (M, N))
     # Broadcasting by index: each operand keeps only its own slices (never copied n-fold).
     a, b = _compact_batch(a), _compact_batch(b)
     a3 = np.ascontiguousarray(a, dtype=dtype).reshape((-1, M, K))
@@ -138,6 +279,71 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ia = np.broadcast_to(np.arange(a3.shape[0]).reshape(a.shape[:-2]), batch).ravel()
     ib = np.broadcast_to(np.arange(b3.shape[0]).reshape(b.shape[:-2]), batch).ravel()
     out = np.empty((n, M, N), dtype)
+    parallel = n > 1 and n * M * K * N >= BATCHED_MIN_WORK and get_num_threads() > 1
     with blas_single_threaded():
-        _batched_dot(a3, b3, ia, ib, out)
+        (_batched_dot if parallel else _batched_dot_serial)(a3, b3, ia, ib, out)
     return out.reshape(batch + (M, N))
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
+    """x (N, in) @ weight (out, in)^T + bias (out,) | None -> (N, out), in one pass.
+
+        for row block in parallel: out[rows] = x[rows] @ weight^T;  out[rows] += bias
+
+    Optimizations: weight^T is an F-ordered view (BLAS reads it transposed, no copy);
+    rows split over the threads when the product is big; the bias is added by each
+    thread to its own block (faster than NumPy's broadcast add, and in parallel).
+    """
+    dtype = np.result_type(x, weight)
+    if x.ndim != 2 or weight.ndim != 2 or dtype not in _FLOATS or min(x.shape + weight.shape) == 0:
+        out = matmul(x, weight.T)
+        if bias is not None:
+            out += bias
+        return out
+    x, wt = _blas_ready(x, dtype), _blas_ready(weight.T, dtype)
+    has_bias = bias is not None
+    b = np.ascontiguousarray(bias, dtype=dtype) if has_bias else np.zeros(1, dtype)
+    out = np.empty((x.shape[0], wt.shape[1]), dtype)
+    blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
+    with blas_single_threaded():
+        if blocks > 1:
+            _linear_row_blocks(x, wt, b, has_bias, out, blocks)
+        else:
+            _linear_serial(x, wt, b, has_bias, out)
+    return out
+
+
+def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
+    """(dx, dweight, dbias) of ``linear`` for dout (N, out); ``needs`` (3 bools) says
+    which to compute (None for the others; x or weight may be None when not needed).
+
+        dx = dout @ weight;  dweight = dout^T @ x;  dbias = column sums of dout
+        (dx and dweight side by side, one thread each, when both are needed and big)
+
+    Optimizations: see _linear_grads; otherwise one ``matmul`` per product.
+    """
+    need_dx, need_dw, need_db = needs
+    dtype = np.result_type(dout, *(a for a in (x, weight) if a is not None))
+    big = need_dx and need_dw and get_num_threads() > 1 and dtype in _FLOATS and \
+        dout.ndim == 2 and min(dout.shape + x.shape + weight.shape) > 0 and \
+        dout.shape[0] * dout.shape[1] * x.shape[1] >= PARALLEL_MIN_MACS // 2
+    if not big:
+        dx = matmul(dout, weight) if need_dx else None
+        dw = matmul(dout.T, x) if need_dw else None
+        db = None
+        if need_db:
+            if dout.ndim == 2 and dout.dtype in _FLOATS and dout.flags.c_contiguous:
+                db = np.empty(dout.shape[1], dout.dtype)
+                _column_sums(dout, db)
+            else:
+                db = dout.sum(axis=0)
+        return dx, dw, db
+    g, w, x = (_blas_ready(a, dtype) for a in (dout, weight, x))
+    if not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)
+    dx = np.empty((g.shape[0], w.shape[1]), dtype)
+    dw = np.empty((g.shape[1], x.shape[1]), dtype)
+    db = np.empty(g.shape[1], dtype)
+    with blas_single_threaded():
+        _linear_grads(g, w, x, dx, dw, db, need_db)
+    return dx, dw, (db if need_db else None)

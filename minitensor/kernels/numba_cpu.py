@@ -2,7 +2,9 @@
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
 them as (rows, C) and calls a jitted core; the cores run ``prange`` over rows (rows
-write disjoint memory) with scalar loops inside that LLVM can vectorize. See
+write disjoint memory) with scalar loops inside that LLVM can vectorize. Each core is
+compiled twice (``_threads.parallel_kernel``) and ``_threads.launch`` runs small inputs
+on the calling thread, where waking a second thread would cost more than it saves. See
 ``numpy_ref`` for the contract; the tests hold the two files together.
 
 Why the code looks the way it does:
@@ -33,11 +35,21 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from ._malloc import keep_freed_memory
+from ._threads import blas_single_threaded, launch, parallel_kernel
+
+# The fast path also keeps freed memory mapped between training steps instead of
+# faulting it in again every step (~12% of a Transformer step; see _malloc.py).
+keep_freed_memory()
+
 # Every function is cached on disk, and divides with NumPy's semantics (x / 0 -> inf or
 # NaN, as numpy_ref): Numba's default Python semantics would test every divisor and
 # raise ZeroDivisionError, and that branch alone stops a loop from vectorizing.
 _JIT = dict(cache=True, error_model="numpy")
 _SUM_FLAGS = {"reassoc", "contract"}     # lets LLVM vectorize a sum; inf/NaN unaffected
+# Work estimate for the thread policy (_threads.launch): an element of an exp/erf-based
+# kernel costs about 4 of a layer norm's (softmax 1.4 ns, layer norm 0.4 ns, one core).
+_EXP_COST = 4
 
 
 def _rows(a):
@@ -138,8 +150,14 @@ def _exp64(x):
     harmless: it just flows through r). 2^k is applied as two factors
     2^(k//2) * 2^(k - k//2), so subnormal results and the overflow edge come out right.
     x is clamped first: -inf -> 0, +inf -> inf.
+
+    Below the clamp (-inf: masked softmax entries) the second factor is replaced by an
+    exact 0. Computing the 0 by underflow works too, but an underflowing multiply takes
+    a ~100-cycle microcode assist on x86: a causal softmax (half its entries -inf) ran
+    3.5x slower that way.
     """
-    x = -746.0 if x < -746.0 else x      # exp(-746) rounds to 0; NaN passes both tests
+    below = x < -746.0
+    x = -746.0 if below else x           # exp(-746) rounds to 0; NaN passes both tests
     x = 710.0 if x > 710.0 else x        # exp(710) overflows to inf
     kr = x * 1.4426950408889634 + _ROUND64
     kf = kr - _ROUND64
@@ -160,7 +178,8 @@ def _exp64(x):
     p = p * r + 1.0
     k = _float_to_bits(kr) - _ROUND64_BITS
     k1 = k >> 1
-    return p * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
+    s2 = 0.0 if below else _bits_to_float((k - k1 + 1023) << 52)
+    return p * _bits_to_float((k1 + 1023) << 52) * s2
 
 
 _LO32, _HI32, _LOG2E32, _ONE32 = _F32(-104.0), _F32(89.0), _F32(1.4426950408889634), _F32(1.0)
@@ -174,7 +193,8 @@ _EP0, _EP1, _EP2, _EP3, _EP4, _EP5 = (_F32(1.9875691500e-4), _F32(1.3981999507e-
 def _exp32(x):
     """exp(x) in float32 within 1 ulp of the exact value (np.exp's float32 is itself up to
     ~2.5 ulp off): the same scheme with Cephes' expf polynomial."""
-    x = _LO32 if x < _LO32 else x
+    below = x < _LO32                   # -inf: an exact 0 factor, no underflow (see _exp64)
+    x = _LO32 if below else x
     x = _HI32 if x > _HI32 else x
     kr = x * _LOG2E32 + _ROUND32
     kf = kr - _ROUND32
@@ -184,7 +204,7 @@ def _exp32(x):
     k = np.int32(_float_to_bits(kr) - _ROUND32_BITS)   # Numba widens int32 math to int64:
     k1 = np.int32(k >> 1)                               # narrow back so it stays 32-bit
     s1 = _bits_to_float(np.int32((k1 + 127) << 23))
-    s2 = _bits_to_float(np.int32((k - k1 + 127) << 23))
+    s2 = _ZERO32 if below else _bits_to_float(np.int32((k - k1 + 127) << 23))
     return p * s1 * s2
 
 
@@ -277,21 +297,30 @@ def _rows_per_block(c):
     return max(1, _BLOCK // c)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _softmax_block(x, lo, hi, t, y):
+    """y[lo:hi] = softmax(x[lo:hi]) row by row, phase by phase; t (>= hi,) is scratch: the
+    row max, then 1 / row sum. Doing all the maxima, then all the exp-sums, then all the
+    scalings lets independent rows overlap: one short row at a time is a chain of
+    dependent reductions (3.5x slower at C = 32). y may be x itself, but in place LLVM's
+    runtime alias check fails and the exp-sum loop runs scalar (3x slower)."""
+    for i in range(lo, hi):
+        t[i] = _row_max(x, i)
+    for i in range(lo, hi):
+        t[i] = np.reciprocal(_row_exp_store_sum(x, i, t[i], y))   # np.reciprocal keeps float32
+    for i in range(lo, hi):
+        inv = t[i]
+        for j in range(x.shape[1]):
+            y[i, j] *= inv
+
+
+@parallel_kernel(**_JIT)
 def _softmax_rows(x, y):
     rows, c = x.shape
     per = _rows_per_block(c)
-    t = np.empty(rows, x.dtype)                      # row max, then 1 / row sum
+    t = np.empty(rows, x.dtype)
     for b in prange((rows + per - 1) // per):
-        lo, hi = b * per, min(rows, (b + 1) * per)
-        for i in range(lo, hi):
-            t[i] = _row_max(x, i)
-        for i in range(lo, hi):
-            t[i] = np.reciprocal(_row_exp_store_sum(x, i, t[i], y))   # np.reciprocal keeps float32
-        for i in range(lo, hi):
-            inv = t[i]
-            for j in range(c):
-                y[i, j] *= inv
+        _softmax_block(x, b * per, min(rows, (b + 1) * per), t, y)
 
 
 def softmax_forward(x):
@@ -309,11 +338,11 @@ def softmax_forward(x):
     """
     # x (..., C) -> y (..., C); cache (y,)
     y = np.empty(x.shape, dtype=x.dtype)
-    _softmax_rows(_rows(x), y.reshape(-1, x.shape[-1]))
+    launch(_softmax_rows, _EXP_COST * x.size, _rows(x), y.reshape(-1, x.shape[-1]))
     return y, (y,)
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _softmax_backward_rows(dout, y, dx):
     for i in prange(y.shape[0]):
         s = _row_dot(dout, y, i)
@@ -332,11 +361,11 @@ def softmax_backward(dout, cache):
     # dout (..., C), y (..., C) -> dx (..., C)
     (y,) = cache
     dx = np.empty(y.shape, dtype=y.dtype)
-    _softmax_backward_rows(_rows(dout), _rows(y), dx.reshape(-1, y.shape[-1]))
+    launch(_softmax_backward_rows, y.size, _rows(dout), _rows(y), dx.reshape(-1, y.shape[-1]))
     return dx
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _log_softmax_rows(x, out):
     rows, c = x.shape
     per = _rows_per_block(c)
@@ -367,11 +396,11 @@ def log_softmax_forward(x):
     """
     # x (..., C) -> out (..., C); cache (out,)
     out = np.empty(x.shape, dtype=x.dtype)
-    _log_softmax_rows(_rows(x), out.reshape(-1, x.shape[-1]))
+    launch(_log_softmax_rows, _EXP_COST * x.size, _rows(x), out.reshape(-1, x.shape[-1]))
     return out, (out,)
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _log_softmax_backward_rows(dout, out, dx):
     for i in prange(out.shape[0]):
         s = _row_sum(dout, i)
@@ -390,14 +419,15 @@ def log_softmax_backward(dout, cache):
     # dout (..., C), out (..., C) -> dx (..., C)
     (out,) = cache
     dx = np.empty(out.shape, dtype=out.dtype)
-    _log_softmax_backward_rows(_rows(dout), _rows(out), dx.reshape(-1, out.shape[-1]))
+    launch(_log_softmax_backward_rows, _EXP_COST * out.size, _rows(dout), _rows(out),
+           dx.reshape(-1, out.shape[-1]))
     return dx
 
 
 # ---------------------------------------------------------------------- cross-entropy
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _cross_entropy_rows(logits, t, valid, eps, one_minus_eps, c, loss, lse):
     for i in prange(logits.shape[0]):
         m = _row_max(logits, i)
@@ -429,7 +459,8 @@ def cross_entropy_forward(logits, target, ignore_index, label_smoothing, reducti
     loss = np.empty(n, dtype=logits.dtype)
     lse = np.empty(n, dtype=logits.dtype)
     eps = label_smoothing
-    _cross_entropy_rows(logits, t, valid, dt(eps), dt(1 - eps), dt(c), loss, lse)
+    launch(_cross_entropy_rows, _EXP_COST * logits.size, logits, t, valid, dt(eps), dt(1 - eps),
+           dt(c), loss, lse)
     count = int(valid.sum())
     if reduction == "none":
         out = loss
@@ -440,7 +471,7 @@ def cross_entropy_forward(logits, target, ignore_index, label_smoothing, reducti
     return out, (logits, t, valid, lse, eps, reduction, count)
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _cross_entropy_backward_rows(logits, t, valid, lse, g, one_minus_eps, eps_over_c, dlogits):
     for i in prange(logits.shape[0]):
         if valid[i]:
@@ -472,14 +503,15 @@ def cross_entropy_backward(dloss, cache):
     if reduction == "mean":
         g /= max(count, 1)
     dlogits = np.empty_like(logits)
-    _cross_entropy_backward_rows(logits, t, valid, lse, g, dt(1 - eps), dt(eps / c), dlogits)
+    launch(_cross_entropy_backward_rows, _EXP_COST * logits.size, logits, t, valid, lse, g, dt(1 - eps),
+           dt(eps / c), dlogits)
     return dlogits
 
 
 # ------------------------------------------------------------------------- layer norm
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _layer_norm_rows(x, w, b, eps, c, out, mean, rstd):
     for i in prange(x.shape[0]):
         mean[i] = _row_sum(x, i) / c
@@ -511,7 +543,7 @@ def layer_norm_forward(x, weight, bias, eps):
     out = np.empty(x.shape, dtype=x.dtype)
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
-    _layer_norm_rows(x2, w, b, dt(eps), dt(c), out.reshape(-1, c), mean, rstd)
+    launch(_layer_norm_rows, x2.size, x2, w, b, dt(eps), dt(c), out.reshape(-1, c), mean, rstd)
     return out, (x2, mean, rstd, weight, bias is not None)
 
 
@@ -526,7 +558,7 @@ def _layer_norm_row_sums(d, x, w, i, mu, rs):
     return s_g, s_gx
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _layer_norm_backward_rows(dout, x, w, mean, rstd, c, dx, dw_part, db_part):
     rows = x.shape[0]
     chunks = dw_part.shape[0]
@@ -571,7 +603,8 @@ def layer_norm_backward(dout, cache):
     chunks = max(1, min(rows, _LN_CHUNKS))
     dw_part = np.zeros((chunks, c), dtype=x2.dtype)
     db_part = np.zeros((chunks, c), dtype=x2.dtype)
-    _layer_norm_backward_rows(_rows(dout), x2, w, mean, rstd, dt(c), dx.reshape(-1, c), dw_part, db_part)
+    launch(_layer_norm_backward_rows, x2.size, _rows(dout), x2, w, mean, rstd, dt(c),
+           dx.reshape(-1, c), dw_part, db_part)
     dweight = dw_part.sum(axis=0) if weight is not None else None
     dbias = db_part.sum(axis=0) if has_bias else None
     return dx, dweight, dbias
@@ -653,7 +686,7 @@ def _gelu_consts(dtype):
                      1 / math.sqrt(2), 1 / math.sqrt(2 * math.pi)], dtype=dtype)
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _gelu_tanh_flat(x, k, out):
     half, one, c, kappa = k[0], k[1], k[2], k[3]
     for i in prange(x.shape[0]):
@@ -661,7 +694,7 @@ def _gelu_tanh_flat(x, k, out):
         out[i] = half * v * (one + _tanh(c * (v + kappa * v * v * v)))
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _gelu_erf_flat(x, k, out):
     half, one, sqrt1_2 = k[0], k[1], k[5]
     for i in prange(x.shape[0]):
@@ -684,11 +717,11 @@ def gelu_forward(x, approximate):
     xf = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(x.shape, dtype=x.dtype)
     core = _gelu_tanh_flat if approximate == "tanh" else _gelu_erf_flat
-    core(xf, _gelu_consts(x.dtype), out.reshape(-1))
+    launch(core, _EXP_COST * xf.size, xf, _gelu_consts(x.dtype), out.reshape(-1))
     return out, (xf, approximate)
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _gelu_tanh_backward_flat(dout, x, k, dx):
     half, one, c, kappa, kappa3 = k[0], k[1], k[2], k[3], k[4]
     for i in prange(x.shape[0]):
@@ -697,7 +730,7 @@ def _gelu_tanh_backward_flat(dout, x, k, dx):
         dx[i] = dout[i] * (half * (one + t) + half * v * (one - t * t) * c * (one + kappa3 * v * v))
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _gelu_erf_backward_flat(dout, x, k, dx):
     half, one, sqrt1_2, inv_sqrt_2pi = k[0], k[1], k[5], k[6]
     for i in prange(x.shape[0]):
@@ -715,7 +748,61 @@ def gelu_backward(dout, cache):
     xf, approximate = cache
     dx = np.empty(dout.shape, dtype=xf.dtype)
     core = _gelu_tanh_backward_flat if approximate == "tanh" else _gelu_erf_backward_flat
-    core(np.ascontiguousarray(dout).reshape(-1), xf, _gelu_consts(xf.dtype), dx.reshape(-1))
+    launch(core, _EXP_COST * xf.size, np.ascontiguousarray(dout).reshape(-1), xf, _gelu_consts(xf.dtype),
+           dx.reshape(-1))
+    return dx
+
+
+# ------------------------------------------------------------------------------- ReLU
+
+
+@parallel_kernel(**_JIT)
+def _relu_flat(x, out):
+    z = _zero(x)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = v if (v > z or v != v) else z      # NaN stays NaN, -0.0 gives +0.0 (np.maximum)
+
+
+def relu_forward(x):
+    """max(x, 0) elementwise (see numpy_ref.relu_forward).
+
+        for each element i in parallel: out[i] = x[i] if x[i] > 0 or isnan(x[i]) else 0
+
+    Optimizations: one pass; the select compiles to a vector blend (no branch).
+    """
+    # x (...) -> out (...); cache (out,)
+    if x.dtype.kind != "f":
+        out = np.maximum(x, 0)                   # integer input: NumPy's is as fast
+        return out, (out,)
+    out = np.empty(x.shape, dtype=x.dtype)
+    launch(_relu_flat, x.size, np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+    return out, (out,)
+
+
+@parallel_kernel(**_JIT)
+def _relu_backward_flat(dout, out, dx):
+    z = _zero(out)
+    for i in prange(out.shape[0]):
+        dx[i] = z if out[i] <= z else dout[i]
+
+
+def relu_backward(dout, cache):
+    """dx = dout where out > 0 (or NaN), else 0 (see numpy_ref.relu_backward).
+
+        for each element i in parallel: dx[i] = 0 if out[i] <= 0 else dout[i]
+
+    Optimizations: a vector blend. NumPy's np.where with a data-dependent mask branches
+    per element and measured ~8x slower on ReLU's half-zero outputs ((32, 32, 512)
+    float32: 2.6 ms against 0.3 ms for a multiply by the mask).
+    """
+    # dout (...), out (...) -> dx (...)
+    (out,) = cache
+    if out.dtype.kind != "f" or dout.dtype != out.dtype or dout.shape != out.shape:
+        return np.where(out <= 0, 0, dout)
+    dx = np.empty(out.shape, dtype=out.dtype)
+    launch(_relu_backward_flat, out.size, np.ascontiguousarray(dout).reshape(-1), out.reshape(-1),
+           dx.reshape(-1))
     return dx
 
 
@@ -727,14 +814,21 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _dropout_factor(seed, i, threshold, scale, zero):
+    """scale if flat index i is kept, else zero: splitmix64(seed ^ (i * golden)) >> 11
+    compared with ceil(p * 2^53). Shared by dropout and multi-head attention's dropout."""
+    z = (seed ^ (np.uint64(i) * _GOLDEN)) + _GOLDEN     # splitmix64 of (seed, i)
+    z = (z ^ (z >> _U30)) * _MIX1
+    z = (z ^ (z >> _U27)) * _MIX2
+    z = z ^ (z >> _U31)
+    return scale if (z >> _U11) >= threshold else zero
+
+
+@parallel_kernel(**_JIT)
 def _dropout_flat(x, seed, threshold, scale, zero, out):
     for i in prange(x.shape[0]):
-        z = (seed ^ (np.uint64(i) * _GOLDEN)) + _GOLDEN     # splitmix64 of (seed, i)
-        z = (z ^ (z >> _U30)) * _MIX1
-        z = (z ^ (z >> _U27)) * _MIX2
-        z = z ^ (z >> _U31)
-        out[i] = x[i] * (scale if (z >> _U11) >= threshold else zero)
+        out[i] = x[i] * _dropout_factor(seed, i, threshold, scale, zero)
 
 
 def dropout_forward(x, p, seed):
@@ -754,8 +848,9 @@ def dropout_forward(x, p, seed):
         return np.zeros_like(x), (p, seed)
     dt = x.dtype.type
     out = np.empty(x.shape, dtype=x.dtype)
-    _dropout_flat(np.ascontiguousarray(x).reshape(-1), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
-                  np.uint64(math.ceil(p * 2.0**53)), dt(1 / (1 - p)), dt(0), out.reshape(-1))
+    launch(_dropout_flat, x.size, np.ascontiguousarray(x).reshape(-1),
+           np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(math.ceil(p * 2.0**53)),
+           dt(1 / (1 - p)), dt(0), out.reshape(-1))
     return out, (p, seed)
 
 
@@ -767,10 +862,231 @@ def dropout_backward(dout, cache):
     return out
 
 
+# ------------------------------------------ attention over merged heads, with dropout
+
+
+@njit(**_JIT)
+def _row_all_neginf(m, i):
+    """True when every entry of m[i, :] is -inf (a query that may see no key)."""
+    for j in range(m.shape[1]):
+        if m[i, j] != -np.inf:
+            return False
+    return True
+
+
+# The three tile copies index columns with an unsigned number: with a signed one Numba
+# adds a negative-index check per element, which stops the copy loop from vectorizing
+# (measured 4x slower on 32x32 tiles).
+
+
+@njit(**_JIT)
+def _load_cols(src, b, col, out):
+    """out (T, W) = src[b, :, col:col + W] (src C-contiguous: unit-stride rows)."""
+    c = np.uint64(col)
+    for i in range(out.shape[0]):
+        for d in range(out.shape[1]):
+            out[i, d] = src[b, i, c + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _load_cols_t(src, b, col, out):
+    """out (W, T) = src[b, :, col:col + W]^T."""
+    c = np.uint64(col)
+    for i in range(out.shape[1]):
+        for d in range(out.shape[0]):
+            out[d, i] = src[b, i, c + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _store_cols(x, dst, b, col):
+    """dst[b, :, col:col + W] = x (T, W)."""
+    c = np.uint64(col)
+    for i in range(x.shape[0]):
+        for d in range(x.shape[1]):
+            dst[b, i, c + np.uint64(d)] = x[i, d]
+
+
+@parallel_kernel(**_JIT)
+def _mh_sdpa_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, threshold, dscale,
+                 zero, p, out):
+    B, heads, L, S = p.shape
+    for bh in prange(B * heads):
+        b, h = bh // heads, bh % heads
+        # Head h's columns, copied into contiguous tiles. Every product below has its
+        # operands laid out as BLAS's "nn", "tn" or "tt": OpenBLAS took 1.3 us for a
+        # 32x32x32 "nt" product (C @ F) against 0.45 us for the others.
+        qs, kt = np.empty((L, dk), p.dtype), np.empty((dk, S), p.dtype)
+        vs = np.empty((S, dv), p.dtype)
+        _load_cols(qsrc, b, cols[0] + h * dk, qs)
+        _load_cols_t(ksrc, b, cols[1] + h * dk, kt)
+        _load_cols(vsrc, b, cols[2] + h * dv, vs)
+        sc = np.dot(qs, kt)                                            # (L, S) scores
+        mh = mask[b if mask.shape[0] > 1 else 0, h if mask.shape[1] > 1 else 0]   # (L, S) | dummy
+        blocked = np.zeros(L, np.bool_)
+        for i in range(L):                               # * scale + mask
+            if has_mask and not _row_all_neginf(mh, i):
+                for j in range(S):
+                    sc[i, j] = sc[i, j] * scale + mh[i, j]
+            else:                                        # no mask, or a row it blocks
+                blocked[i] = has_mask
+                for j in range(S):
+                    sc[i, j] *= scale
+        # softmax as _softmax_rows, into p (not in place: LLVM's alias check then fails
+        # and the exp-sum loop runs scalar, 3x slower)
+        ph = p[b, h]                                                   # (L, S)
+        t = np.empty(L, sc.dtype)
+        per = _rows_per_block(S)
+        for lo in range(0, L, per):
+            _softmax_block(sc, lo, min(L, lo + per), t, ph)
+        dropped = sc                                     # the scores are no longer needed
+        for i in range(L):
+            if blocked[i]:                               # no visible key: weights 0
+                for j in range(S):
+                    ph[i, j] = zero
+            base = ((b * heads + h) * L + i) * S
+            for j in range(S):
+                dropped[i, j] = ph[i, j] * _dropout_factor(seed, base + j, threshold, dscale, zero)
+        _store_cols(np.dot(dropped, vs), out, b, h * dv)               # (L, Dv)
+
+
+def _compact_head_mask(mask, shape, dtype):
+    """The additive mask as a contiguous (B|1, H|1, L, S) array: broadcast batch/head axes
+    stay length 1 (never copied per head), the last two are materialized."""
+    if mask is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    m = np.asarray(mask)
+    m = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
+                  for n, st in zip(m.shape[:2], m.strides[:2]))
+    m = m[index]
+    return np.ascontiguousarray(np.broadcast_to(m, m.shape[:2] + shape[2:]), dtype=dtype), True
+
+
+def _dropout_consts(p, dtype):
+    """(threshold, scale, zero) of the dropout mask: p = 0 keeps everything (x * 1 is
+    exact), p = 1 keeps nothing."""
+    dt = dtype.type
+    if p >= 1:
+        return np.uint64(2**64 - 1), dt(0), dt(0)
+    return np.uint64(math.ceil(p * 2.0**53)), dt(1 / (1 - p)), dt(0)
+
+
+# For each layout (see numpy_ref._unpack_qkv): which input holds q, k and v.
+_QKV_INPUT = {"qkv": (0, 0, 0), "q,kv": (0, 1, 1), "q,k,v": (0, 1, 2)}
+
+
+def _qkv_columns(arrays, layout):
+    """(first column of q, of k, of v in the input holding it, head-columns width of
+    q/k, of v) for the layout."""
+    if layout == "qkv":
+        e = arrays[0].shape[2] // 3
+        return np.array([0, e, 2 * e]), e, e
+    if layout == "q,kv":
+        e = arrays[0].shape[2]
+        return np.array([0, 0, e]), e, arrays[1].shape[2] - e
+    return np.array([0, 0, 0]), arrays[0].shape[2], arrays[2].shape[2]
+
+
+def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
+    """Attention per head on heads-merged arrays (see numpy_ref.multi_head_sdpa_forward).
+
+        for (b, h) in parallel:                     # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv)
+            q_h, k_h^T, v_h = head h's columns, copied into tiles      # (L, D), (D, S), (S, Dv)
+            p[b, h] = q_h k_h^T;  each row: * scale + mask, softmax     # (L, S), kept for backward
+            out[b, :, head h's columns] = dropout(p[b, h]) v_h
+
+    Optimizations: one task per (b, h), writing only its own p[b, h] and its head's
+    columns of out (no races); the head split/merge happens on (T, D) tiles inside the
+    task, read straight from the packed projections (unit-stride rows), instead of as
+    whole-array transposes in the graph; scores, softmax and dropout in one pass over
+    each row while it is in L1; the two products are BLAS calls on contiguous tiles
+    (one BLAS thread: see _threads.py).
+    """
+    # inputs (layout) -> out (B, L, H*Dv); cache (p, scale, dropout_p, seed, H, layout, *arrays)
+    dtype = inputs[0].dtype
+    arrays = [np.ascontiguousarray(x, dtype=dtype) for x in inputs]
+    cols, width, width_v = _qkv_columns(arrays, layout)
+    qi, ki, vi = _QKV_INPUT[layout]
+    B, L = arrays[0].shape[:2]
+    S = arrays[ki].shape[1]
+    mask4, has_mask = _compact_head_mask(mask, (B, num_heads, L, S), dtype)
+    threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
+    p = np.empty((B, num_heads, L, S), dtype)
+    out = np.empty((B, L, width_v), dtype)
+    dk, dv = width // num_heads, width_v // num_heads
+    with blas_single_threaded():
+        # work: the products' multiply-adds
+        launch(_mh_sdpa_fwd, p.size * (dk + dv), arrays[qi], arrays[ki], arrays[vi], cols, dk, dv,
+               mask4, has_mask, dtype.type(scale), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+               threshold, dscale, zero, p, out)
+    return out, (p, scale, dropout_p, seed, num_heads, layout, *arrays)
+
+
+@parallel_kernel(**_JIT)
+def _mh_sdpa_bwd(dout, qsrc, ksrc, vsrc, cols, dk, dv, p, scale, seed, threshold, dscale, zero,
+                 dqdst, dkdst, dvdst):
+    B, heads, L, S = p.shape
+    for bh in prange(B * heads):
+        b, h = bh // heads, bh % heads
+        qc, kc, vc = cols[0] + h * dk, cols[1] + h * dk, cols[2] + h * dv
+        qs, ks = np.empty((L, dk), p.dtype), np.empty((S, dk), p.dtype)
+        vt, dos = np.empty((dv, S), p.dtype), np.empty((L, dv), p.dtype)
+        _load_cols(qsrc, b, qc, qs)
+        _load_cols(ksrc, b, kc, ks)
+        _load_cols_t(vsrc, b, vc, vt)                   # (Dv, S): an "nn" product below
+        _load_cols(dout, b, h * dv, dos)
+        ph = p[b, h]                                                   # (L, S)
+        factor = np.empty_like(ph)                       # the dropout mask, regenerated
+        dropped = np.empty_like(ph)
+        for i in range(L):
+            base = ((b * heads + h) * L + i) * S
+            for j in range(S):
+                factor[i, j] = _dropout_factor(seed, base + j, threshold, dscale, zero)
+                dropped[i, j] = ph[i, j] * factor[i, j]
+        _store_cols(np.dot(dropped.T, dos), dvdst, b, vc)             # dv_h (S, Dv)
+        ds = np.dot(dos, vt)                                           # (L, S) d dropped
+        for i in range(L):
+            for j in range(S):
+                ds[i, j] = ds[i, j] * factor[i, j]                     # d p (dropout backward)
+            r = _row_dot(ds, ph, i)                                    # softmax backward
+            for j in range(S):
+                ds[i, j] = ph[i, j] * (ds[i, j] - r) * scale
+        _store_cols(np.dot(ds, ks), dqdst, b, qc)                     # dq_h (L, D)
+        _store_cols(np.dot(ds.T, qs), dkdst, b, kc)                   # dk_h (S, D)
+
+
+def multi_head_sdpa_backward(dout, cache):
+    """Gradients of multi_head_sdpa_forward, packed like the inputs (see numpy_ref).
+
+        for (b, h) in parallel:
+            f = dropout factors of p[b, h] (regenerated);  dv_h = (p f)^T dout_h
+            dp = (dout_h v_h^T) f;  ds = p (dp - rowsum(dp p)) * scale
+            dq_h = ds k_h;  dk_h = ds^T q_h          # written into head h's columns
+
+    Optimizations: as the forward; each task writes its own head's columns of the
+    gradient arrays, which are laid out like the inputs: a packed qkv gets one gradient
+    array with no concatenation.
+    """
+    # dout (B, L, H*Dv) -> one gradient per input, same shapes
+    p, scale, dropout_p, seed, heads, layout, *arrays = cache
+    dtype = p.dtype
+    cols, width, width_v = _qkv_columns(arrays, layout)
+    qi, ki, vi = _QKV_INPUT[layout]
+    threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
+    grads = [np.empty(a.shape, dtype) for a in arrays]    # every column is written below
+    dk, dv = width // heads, width_v // heads
+    with blas_single_threaded():
+        launch(_mh_sdpa_bwd, p.size * (dk + dv), np.ascontiguousarray(dout, dtype), arrays[qi],
+               arrays[ki], arrays[vi], cols, dk, dv, p, dtype.type(scale),
+               np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, grads[qi], grads[ki],
+               grads[vi])
+    return tuple(grads)
+
+
 # -------------------------------------------------------------------------- embedding
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _gather_rows(weight, idx, out):
     for n in prange(idx.shape[0]):
         r = idx[n]
@@ -788,14 +1104,14 @@ def embedding_forward(weight, indices):
     v, d = weight.shape
     idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
     out = np.empty(indices.shape + (d,), dtype=weight.dtype)
-    _gather_rows(np.ascontiguousarray(weight), idx, out.reshape(-1, d))
+    launch(_gather_rows, out.size, np.ascontiguousarray(weight), idx, out.reshape(-1, d))
     return out, (idx, v)
 
 
 _EMB_BLOCK = 64   # columns per parallel task in the scatter-add
 
 
-@njit(parallel=True, **_JIT)
+@parallel_kernel(**_JIT)
 def _scatter_add_rows(dout, idx, dweight, block):
     d = dout.shape[1]
     for b in prange((d + block - 1) // block):
@@ -821,11 +1137,11 @@ def embedding_backward(dout, cache, padding_idx):
     idx, v = cache
     d = dout.shape[-1]
     dweight = np.zeros((v, d), dtype=dout.dtype)
-    _scatter_add_rows(_rows(dout), idx, dweight, _EMB_BLOCK)
+    launch(_scatter_add_rows, dout.size, _rows(dout), idx, dweight, _EMB_BLOCK)
     if padding_idx is not None:
         dweight[padding_idx] = 0
     return dweight
 
 
 from .attention_numba import attention_forward, attention_backward  # noqa: E402,F401
-from .matmul_numba import matmul, matmul_tiled  # noqa: E402,F401
+from .matmul_numba import linear, linear_backward, matmul, matmul_tiled  # noqa: E402,F401

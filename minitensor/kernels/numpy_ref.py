@@ -301,6 +301,27 @@ def _erf(x):
     return np.copysign(out, x)
 
 
+# ------------------------------------------------------------------------------- ReLU
+
+
+def relu_forward(x):
+    """$out = max(x, 0)$ elementwise (NaN stays NaN; -0.0 gives +0.0, as np.maximum).
+
+        for each element i: out[i] = x[i] if x[i] > 0 or isnan(x[i]) else 0
+    """
+    # x (...) -> out (...); cache (out,)
+    out = np.maximum(x, 0)
+    return out, (out,)
+
+
+def relu_backward(dout, cache):
+    """$dx = dout$ where out > 0, else 0: the gradient at exactly 0 is 0, and a NaN
+    output passes the gradient through (both as torch)."""
+    # dout (...), out (...) -> dx (...)
+    (out,) = cache
+    return np.where(out <= 0, 0, dout)
+
+
 # ---------------------------------------------------------------------------- dropout
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -350,6 +371,103 @@ def dropout_backward(dout, cache):
     return out
 
 
+# ------------------------------------------ attention over merged heads, with dropout
+
+
+def _split_heads(x, h):
+    """(B, T, H*D) -> (B, H, T, D) view."""
+    b, t, e = x.shape
+    return x.reshape(b, t, h, e // h).transpose(0, 2, 1, 3)
+
+
+def _blocked_rows(mask, shape):
+    """(B|1, H|1, L, 1) bool: rows of the additive mask that hide every key (or None)."""
+    if mask is None:
+        return None
+    return np.all(np.isneginf(np.broadcast_to(mask, shape[:-2] + mask.shape[-2:])), axis=-1,
+                  keepdims=True)
+
+
+def _unpack_qkv(inputs, layout):
+    """Views q, k, v of the inputs: layout "q,k,v" (three arrays), "qkv" (one (B, L, 3E)
+    array, q, k, v side by side) or "q,kv" (q, and k, v side by side; k has q's width)."""
+    if layout == "qkv":
+        (x,) = inputs
+        e = x.shape[-1] // 3
+        return x[..., :e], x[..., e:2 * e], x[..., 2 * e:]
+    if layout == "q,kv":
+        q, kv = inputs
+        e = q.shape[-1]
+        return q, kv[..., :e], kv[..., e:]
+    return tuple(inputs)
+
+
+def _pack_qkv(dq, dk, dv, layout):
+    """Gradients laid out like the inputs (_unpack_qkv's inverse)."""
+    if layout == "qkv":
+        return (np.concatenate((dq, dk, dv), axis=-1),)
+    if layout == "q,kv":
+        return dq, np.concatenate((dk, dv), axis=-1)
+    return dq, dk, dv
+
+
+def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
+    """Scaled dot-product attention per head on heads-merged, batch-first arrays, the
+    weights materialized (what a projection produces, so no head split/merge copies):
+
+        q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv) -> out (B, L, H*Dv)
+        for b, h:  s = q_h k_h^T * scale + mask                  # (L, S)
+                   p = softmax(s)      (a row whose keys are all masked: p = 0)
+                   out_h = dropout(p) v_h      # mask bits from (seed, index in (B, H, L, S))
+
+    ``inputs`` hold q, k, v as ``layout`` says (see _unpack_qkv): packed as a projection
+    makes them, so their gradients come back packed too, in one array each.
+    mask: additive float (0 visible, -inf blocked) broadcastable to (B, H, L, S), or None.
+    Same arithmetic, in the same order, as the separate ops (matmul, * scale, + mask,
+    softmax, dropout, matmul). The cache keeps p (B, H, L, S), as those ops do.
+    """
+    # inputs as above -> out (B, L, H*Dv); cache (p, scale, dropout_p, seed, H, layout, *inputs)
+    h = num_heads
+    q, k, v = _unpack_qkv(inputs, layout)
+    qh, kh, vh = _split_heads(q, h), _split_heads(k, h), _split_heads(v, h)   # (B, H, T, D)
+    s = np.matmul(qh, kh.swapaxes(-1, -2)) * q.dtype.type(scale)            # (B, H, L, S)
+    blocked = _blocked_rows(mask, s.shape)
+    if mask is not None:
+        s = s + np.where(blocked, q.dtype.type(0), mask.astype(q.dtype, copy=False))
+    p, _ = softmax_forward(s)                                               # (B, H, L, S)
+    if blocked is not None:
+        p = np.where(blocked, q.dtype.type(0), p)
+    dropped, _ = dropout_forward(p, dropout_p, seed)
+    out = np.matmul(dropped, vh)                                            # (B, H, L, Dv)
+    b, l = q.shape[:2]
+    out = out.transpose(0, 2, 1, 3).reshape(b, l, -1)                       # (B, L, H*Dv)
+    return out, (p, scale, dropout_p, seed, h, layout, *inputs)
+
+
+def multi_head_sdpa_backward(dout, cache):
+    """Gradients of multi_head_sdpa_forward, one per input (packed like the inputs).
+
+        for b, h:  dv_h = dropout(p)^T dout_h;  dp = dropout'(dout_h v_h^T)
+                   ds = p * (dp - rowsum(dp * p)) * scale          # softmax backward
+                   dq_h = ds k_h;  dk_h = ds^T q_h
+    """
+    # dout (B, L, H*Dv) -> dq (B, L, H*D), dk (B, S, H*D), dv (B, S, H*Dv), packed
+    p, scale, dropout_p, seed, h, layout, *inputs = cache
+    q, k, v = _unpack_qkv(inputs, layout)
+    qh, kh, vh = _split_heads(q, h), _split_heads(k, h), _split_heads(v, h)
+    doh = _split_heads(dout, h)                                             # (B, H, L, Dv)
+    dropped, _ = dropout_forward(p, dropout_p, seed)
+    dvh = np.matmul(dropped.swapaxes(-1, -2), doh)                          # (B, H, S, Dv)
+    dp = dropout_backward(np.matmul(doh, vh.swapaxes(-1, -2)), (dropout_p, seed))
+    ds = softmax_backward(dp, (p,)) * q.dtype.type(scale)                   # (B, H, L, S)
+    dqh = np.matmul(ds, kh)                                                 # (B, H, L, D)
+    dkh = np.matmul(ds.swapaxes(-1, -2), qh)                                # (B, H, S, D)
+
+    def merge(x):                                                           # (B, H, T, D) -> (B, T, H*D)
+        return x.transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1)
+    return _pack_qkv(merge(dqh), merge(dkh), merge(dvh), layout)
+
+
 # -------------------------------------------------------------------------- embedding
 
 
@@ -384,3 +502,26 @@ def embedding_backward(dout, cache, padding_idx):
 # Attention and matmul live in their own files (kept short); re-exported here so the
 # backend module has every kernel name.
 from .attention_ref import attention_forward, attention_backward, matmul  # noqa: E402,F401
+
+
+def linear(x, weight, bias):
+    """$y = x W^T + b$ for x (N, in), weight (out, in), bias (out,) or None.
+
+        for each row n: for each o: y[n, o] = sum_i x[n, i] * weight[o, i] + bias[o]
+    """
+    # x (N, in), weight (out, in), bias (out,) | None -> y (N, out)
+    out = matmul(x, weight.T)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def linear_backward(dout, x, weight, needs):
+    """(dx, dweight, dbias) of linear: $dx = dout W$, $dW = dout^T x$, $db = sum_n dout[n]$;
+    ``needs`` (3 bools) says which to compute (None for the others; x or weight may be
+    None when not needed)."""
+    # dout (N, out) -> dx (N, in) | None, dweight (out, in) | None, dbias (out,) | None
+    dx = matmul(dout, weight) if needs[0] else None
+    dw = matmul(dout.T, x) if needs[1] else None
+    db = dout.sum(axis=0) if needs[2] else None
+    return dx, dw, db

@@ -193,21 +193,6 @@ class Sigmoid(Function):
 
 
 @register
-class ReLU(Function):
-    """$f(x) = \\max(x, 0)$; the gradient at exactly 0 is 0, as in PyTorch."""
-    @staticmethod
-    def forward(ctx, x):
-        out = np.maximum(x, 0)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return np.where(out <= 0, 0, g)  # NaN inputs pass the gradient through, as torch
-
-
-@register
 class Abs(Function):
     """$f(x) = |x|$; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
     @staticmethod

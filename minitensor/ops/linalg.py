@@ -1,6 +1,7 @@
 """Matrix products: ``MatMul`` (NumPy's matmul semantics) and ``Linear`` (x @ W^T + b).
 
-Both call ``kernels.get().matmul`` so the Numba backend can pick the fastest path.
+They call ``kernels.get().matmul`` and ``kernels.get().linear``/``linear_backward`` so
+the Numba backend can pick the fastest path.
 """
 from __future__ import annotations
 
@@ -55,9 +56,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         x2 = x.reshape(-1, x.shape[-1])                  # (N, in)
-        out = kernels.get().matmul(x2, weight.T)         # (N, out)
-        if bias is not None:
-            out += bias
+        out = kernels.get().linear(x2, weight, bias)     # (N, out)
         ctx.save_for_backward(x2 if ctx.needs_input_grad[1] else None,
                               weight if ctx.needs_input_grad[0] else None)
         ctx.x_shape = x.shape
@@ -66,11 +65,8 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x2, weight = ctx.saved_arrays
-        matmul = kernels.get().matmul
         g2 = g.reshape(-1, g.shape[-1])                  # (N, out)
-        dx = matmul(g2, weight).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
-        dw = matmul(g2.T, x2) if ctx.needs_input_grad[1] else None
-        grads = (dx, dw)
-        if len(ctx.needs_input_grad) == 3:
-            grads += (g2.sum(axis=0) if ctx.needs_input_grad[2] else None,)
-        return grads
+        needs = ctx.needs_input_grad + (False,) * (3 - len(ctx.needs_input_grad))
+        dx, dw, db = kernels.get().linear_backward(g2, x2, weight, needs)
+        grads = (None if dx is None else dx.reshape(ctx.x_shape), dw)
+        return (grads + (db,)) if len(ctx.needs_input_grad) == 3 else grads

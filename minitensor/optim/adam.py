@@ -8,6 +8,9 @@ Per parameter p with gradient g, at step t (torch's ``_single_tensor_adam``):
     v = beta2 v + (1 - beta2) g^2
     v_max = max(v_max, v)                         (amsgrad: use v_max below instead of v)
     p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+``adam_step`` below is the readable NumPy version; with the numba kernel backend the
+same update runs as one fused pass per parameter (``fused_adam.py``, bit-identical).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .. import kernels
 from .optimizer import Optimizer
 
 
@@ -52,6 +56,15 @@ def adam_step(param: np.ndarray, grad: np.ndarray, state: dict, lr: float, beta1
     param += (-step_size * exp_avg) / denom
 
 
+def _fused_adam():
+    """The one-pass Numba update (``fused_adam``) when the numba kernel backend is active,
+    else None (the NumPy ``adam_step``, the readable spec, is used)."""
+    if kernels.backend_name() != "numba":
+        return None
+    from . import fused_adam
+    return fused_adam
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba), torch's formulas and options.
 
@@ -82,11 +95,16 @@ class Adam(Optimizer):
 
     def _update(self, group: dict, params: list) -> None:
         beta1, beta2 = group["betas"]
+        fused = _fused_adam()
         for p in params:
-            grad = -p.grad.data if group["maximize"] else p.grad.data
-            adam_step(p.data, grad, self._init_state(p, group["amsgrad"]), group["lr"], beta1,
-                      beta2, group["eps"], group["weight_decay"], group["amsgrad"],
-                      group["decoupled_weight_decay"])
+            state = self._init_state(p, group["amsgrad"])
+            args = (group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                    group["amsgrad"], group["decoupled_weight_decay"])
+            if fused is not None and fused.can_fuse(p.data, p.grad.data, state):
+                fused.adam_step_fused(p.data, p.grad.data, state, *args, maximize=group["maximize"])
+            else:
+                grad = -p.grad.data if group["maximize"] else p.grad.data
+                adam_step(p.data, grad, state, *args)
 
     def _init_state(self, p, amsgrad: bool) -> dict:
         state = self._state_for(p)

@@ -371,4 +371,15 @@ SAMPLES: dict[str, list[Sample]] = {
         S("transposed query", tr((1, 2, 3, 3)), r(1, 2, 3, 3), r(1, 2, 3, 3), mask=None,
           is_causal=False, scale=0.5),
     ],
+    "MultiHeadSDPA": [   # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv), heads side by side
+        S("2 heads, no mask, dropout", r(2, 3, 4), r(2, 5, 4), r(2, 5, 6), num_heads=2, mask=None,
+          scale=0.5, dropout_p=0.3, seed=11),
+        S("per-head float mask", r(2, 3, 4), r(2, 4, 4), r(2, 4, 4), num_heads=2,
+          mask=_att_float_mask, scale=0.7, dropout_p=0.0, seed=0),
+        S("fully blocked row, strided and transposed views, dropout", strided(1, 3, 4),
+          tr((1, 4, 4)), r(1, 4, 2), num_heads=2, mask=_att_blocked_mask, scale=0.7,
+          dropout_p=0.5, seed=3),
+        S("one head, 2-D mask", r(3, 3, 2), r(3, 4, 2), r(3, 4, 3), num_heads=1,
+          mask=_att_float_mask[0, 0], scale=1.0, dropout_p=0.2, seed=5),
+    ],
 }

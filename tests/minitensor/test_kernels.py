@@ -544,3 +544,238 @@ def test_numba_kernels_run_as_plain_python():
     proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------- ReLU
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["scalar", "tiny", "odd", "3d", "large", "transposed", "strided",
+                                  "neg_inf", "edges"])
+def test_relu_numba_matches_ref(case, dtype):
+    """Bit-identical: max(x, 0) and the masked gradient involve no rounding. 'edges' has
+    exact zeros (gradient 0), -0.0 (+0.0 out, as np.maximum) and NaN (passes the
+    gradient, as torch)."""
+    rng = _rng("relu", case, dtype)
+    if case == "edges":
+        x = np.array([[0.0, -0.0, np.nan, 1.0, -1.0, np.inf, -np.inf]], dtype=dtype)
+    else:
+        x = row_input(case, dtype, rng)
+    out_ref, cache_ref = ref.relu_forward(x)
+    out_nb, cache_nb = nb.relu_forward(x)
+    assert out_nb.dtype == out_ref.dtype == dtype and out_nb.shape == x.shape
+    np.testing.assert_array_equal(out_nb, out_ref)
+    np.testing.assert_array_equal(np.signbit(out_nb), np.signbit(out_ref))
+    dout = like(x, rng) if x.ndim else np.asarray(rng.standard_normal(), dtype=dtype)
+    dx_ref, dx_nb = ref.relu_backward(dout, cache_ref), nb.relu_backward(dout, cache_nb)
+    assert dx_nb.dtype == dx_ref.dtype == dtype
+    np.testing.assert_array_equal(dx_nb, dx_ref)
+
+
+@pytest.mark.parametrize("backend", [ref, nb], ids=["numpy_ref", "numba_cpu"])
+def test_relu_spec_and_integer_input(backend):
+    x = np.array([-2.0, -0.0, 0.0, 3.0, np.nan], dtype=np.float32)
+    out, cache = backend.relu_forward(x)
+    np.testing.assert_array_equal(out, [0, 0, 0, 3, np.nan])
+    dx = backend.relu_backward(np.full(5, np.inf, np.float32), cache)
+    np.testing.assert_array_equal(dx, [0, 0, 0, np.inf, np.inf])   # exactly 0, never 0 * inf
+    out, cache = backend.relu_forward(np.array([-1, 2], dtype=np.int64))
+    assert out.dtype == np.int64 and out.tolist() == [0, 2]
+
+
+# ------------------------------------------ attention over merged heads, with dropout
+
+
+def _mh_inputs(case, dtype, rng):
+    """(inputs, layout, heads, mask) for a named case: q (B, L, H*D), k (B, S, H*D),
+    v (B, S, H*Dv), or packed as projections make them."""
+    B, L, S, H, D, Dv = 2, 5, 7, 3, 4, 2
+    q = rng.standard_normal((B, L, H * D)).astype(dtype)
+    k = rng.standard_normal((B, S, H * D)).astype(dtype)
+    v = rng.standard_normal((B, S, H * Dv)).astype(dtype)
+    inputs, layout, mask = (q, k, v), "q,k,v", None
+    if case == "causal_mask":
+        mask = np.where(np.tril(np.ones((L, S), bool)), 0.0, -np.inf).astype(dtype)
+    elif case == "per_head_mask_blocked_row":
+        mask = rng.standard_normal((B, H, L, S)).astype(dtype)
+        mask[1, 2, 3, :] = -np.inf                       # one query sees no key
+        mask[0, :, :, 6] = -np.inf
+    elif case == "padding_mask":
+        mask = np.zeros((B, 1, 1, S), dtype)
+        mask[0, ..., 5:] = -np.inf
+    elif case == "packed_qkv":                           # one self-attention projection
+        inputs, layout = (rng.standard_normal((B, L, 3 * H * D)).astype(dtype),), "qkv"
+    elif case == "packed_kv":                            # q, and one k/v projection
+        inputs, layout = (q, rng.standard_normal((B, S, H * (D + Dv))).astype(dtype)), "q,kv"
+    elif case == "views":                                # non-contiguous inputs
+        inputs = (q[:, ::-1], np.asfortranarray(k), rng.standard_normal((B, S, 2 * H * Dv))
+                  .astype(dtype)[..., ::2])
+    elif case == "large":
+        B, L, S, H, D, Dv = 8, 32, 40, 4, 16, 16
+        inputs = tuple(rng.standard_normal((B, T, H * d)).astype(dtype)
+                       for T, d in ((L, D), (S, D), (S, Dv)))
+    return inputs, layout, H, mask
+
+
+MH_CASES = ["no_mask", "causal_mask", "per_head_mask_blocked_row", "padding_mask", "packed_qkv",
+            "packed_kv", "views", "large"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("case", MH_CASES)
+def test_multi_head_sdpa_numba_matches_ref(case, p, dtype):
+    rng = _rng("mh_sdpa", case, p, dtype)
+    inputs, layout, heads, mask = _mh_inputs(case, dtype, rng)
+    out_ref, cache_ref = ref.multi_head_sdpa_forward(inputs, layout, heads, mask, 0.4, p, 99)
+    out_nb, cache_nb = nb.multi_head_sdpa_forward(inputs, layout, heads, mask, 0.4, p, 99)
+    assert out_nb.shape == out_ref.shape and out_nb.dtype == out_ref.dtype == dtype
+    assert_close(out_nb, out_ref, dtype)
+    dout = rng.standard_normal(out_ref.shape).astype(dtype)
+    grads_nb = nb.multi_head_sdpa_backward(dout, cache_nb)
+    grads_ref = ref.multi_head_sdpa_backward(dout, cache_ref)
+    assert len(grads_nb) == len(grads_ref) == len(inputs)
+    for g_nb, g_ref, x in zip(grads_nb, grads_ref, inputs):
+        assert g_nb.shape == g_ref.shape == x.shape and g_nb.dtype == g_ref.dtype == dtype
+        assert_close(g_nb, g_ref, dtype, scale=float(np.abs(dout).max()))
+        assert np.isfinite(g_nb).all()
+
+
+@pytest.mark.parametrize("case", ["no_mask", "causal_mask", "per_head_mask_blocked_row", "packed_qkv"])
+def test_multi_head_sdpa_ref_is_the_separate_ops(case):
+    """The spec equals the composition it replaces: split heads, q k^T * scale + mask,
+    softmax (blocked rows zeroed), dropout (the same mask bits), @ v, merge heads."""
+    rng = _rng("mh_sdpa_ops", case)
+    inputs, layout, H, mask = _mh_inputs(case, np.float64, rng)
+    out, cache = ref.multi_head_sdpa_forward(inputs, layout, H, mask, 0.4, 0.25, 7)
+    q, k, v = ref._unpack_qkv(inputs, layout)
+    split = [x.reshape(x.shape[0], x.shape[1], H, -1).transpose(0, 2, 1, 3) for x in (q, k, v)]
+    s = split[0] @ split[1].swapaxes(-1, -2) * 0.4
+    blocked = np.zeros(s.shape[:-1] + (1,), bool)
+    if mask is not None:
+        blocked = np.all(np.isneginf(np.broadcast_to(mask, s.shape)), axis=-1, keepdims=True)
+        s = s + np.where(blocked, 0.0, mask)
+    w, _ = ref.softmax_forward(s)
+    w = np.where(blocked, 0.0, w)
+    dropped, _ = ref.dropout_forward(w, 0.25, 7)
+    want = (dropped @ split[2]).transpose(0, 2, 1, 3).reshape(out.shape)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(cache[0], w)             # the saved weights
+
+
+def test_multi_head_sdpa_one_thread_equals_two():
+    """Tasks are (batch, head) pairs writing disjoint outputs: the thread count (and the
+    serial path small inputs take) cannot change a single bit."""
+    numba = pytest.importorskip("numba")
+    rng = _rng("mh_threads")
+    inputs, layout, H, mask = _mh_inputs("large", np.float32, rng)
+    dout = rng.standard_normal(inputs[0].shape[:2] + (inputs[2].shape[2],)).astype(np.float32)
+    results = []
+    before = numba.get_num_threads()
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(threads)
+        try:
+            out, cache = nb.multi_head_sdpa_forward(inputs, layout, H, mask, 0.25, 0.2, 5)
+            results.append((out,) + nb.multi_head_sdpa_backward(dout, cache))
+        finally:
+            numba.set_num_threads(before)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_new_numba_kernels_run_as_plain_python():
+    """NUMBA_DISABLE_JIT=1 (the debugging mode) also runs ReLU, merged-heads attention,
+    the Linear kernels and the fused Adam update, agreeing with their NumPy twins."""
+    code = textwrap.dedent("""
+        import numpy as np
+        from minitensor.kernels import numba_cpu as nb, numpy_ref as ref
+        from minitensor.optim import adam, fused_adam
+        rng = np.random.default_rng(0)
+        for dt in (np.float32, np.float64):
+            x = rng.standard_normal((3, 5)).astype(dt)
+            for mod in (nb, ref):
+                y, c = mod.relu_forward(x)
+                assert np.array_equal(mod.relu_backward(x, c), np.where(x > 0, x, 0))
+            qkv = (rng.standard_normal((2, 3, 12)).astype(dt),)
+            mask = np.zeros((2, 1, 3, 3), dt); mask[0, 0, 1] = -np.inf
+            got = nb.multi_head_sdpa_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
+            want = ref.multi_head_sdpa_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
+            dout = np.cos(got[0])
+            for a, b in zip(nb.multi_head_sdpa_backward(dout, got[1]),
+                            ref.multi_head_sdpa_backward(dout, want[1])):
+                assert np.allclose(a, b, rtol=1e-4, atol=1e-5)
+            assert np.allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
+            assert np.allclose(nb.linear(x, x, x[:, 0]), ref.linear(x, x, x[:, 0]), rtol=1e-4, atol=1e-5)
+            g = np.sin(x @ x.T)                          # (N, out) for weight x (out, in)
+            for a, b in zip(nb.linear_backward(g, x, x, (True, True, True)),
+                            ref.linear_backward(g, x, x, (True, True, True))):
+                assert np.allclose(a, b, rtol=1e-4, atol=1e-5)
+            p1, p2, g = x.copy(), x.copy(), np.cos(x)
+            s1 = {"step": 0, "exp_avg": np.zeros_like(x), "exp_avg_sq": np.zeros_like(x)}
+            s2 = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s1.items()}
+            fused_adam.adam_step_fused(p1, g, s1, 0.1, 0.9, 0.999, 1e-8, 0.01, False, True)
+            adam.adam_step(p2, g, s2, 0.1, 0.9, 0.999, 1e-8, 0.01, False, True)
+            assert np.array_equal(p1, p2)
+        print("ok")
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = root + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=path)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_small_work_runs_on_the_calling_thread():
+    """kernels._threads: a parallel_kernel is compiled twice; launch runs the serial twin
+    below PARALLEL_MIN_WORK or at one thread, the parallel one otherwise; both agree."""
+    numba = pytest.importorskip("numba")
+    from numba import prange
+    from minitensor.kernels import _threads
+
+    def double(x, out):
+        for i in prange(x.shape[0]):
+            out[i] = 2 * x[i]
+    kernel = _threads.parallel_kernel(cache=False)(double)
+    assert kernel.targetoptions.get("parallel") and not kernel.serial.targetoptions.get("parallel")
+    calls = []
+    spy = lambda *a: calls.append("parallel")                      # noqa: E731
+    spy.serial = lambda *a: calls.append("serial")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        _threads.launch(spy, _threads.PARALLEL_MIN_WORK - 1)
+        _threads.launch(spy, _threads.PARALLEL_MIN_WORK)
+        numba.set_num_threads(1)
+        _threads.launch(spy, _threads.PARALLEL_MIN_WORK)
+    finally:
+        numba.set_num_threads(before)
+    want_big = "parallel" if min(2, numba.config.NUMBA_NUM_THREADS) > 1 else "serial"
+    assert calls == ["serial", want_big, "serial"]
+    x = np.arange(1000, dtype=np.float64)
+    outs = [np.empty_like(x), np.empty_like(x)]
+    kernel(x, outs[0])
+    kernel.serial(x, outs[1])
+    np.testing.assert_array_equal(outs[0], 2 * x)
+    np.testing.assert_array_equal(outs[1], 2 * x)
+
+
+@pytest.mark.parametrize("env,expected", [({}, "True"), ({"MINITENSOR_KEEP_FREED_MEMORY": "0"}, "False"),
+                                          ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, "False")])
+def test_keep_freed_memory_is_set_once_and_respects_the_environment(env, expected):
+    """kernels._malloc: glibc's thresholds are raised once when the numba backend loads,
+    unless turned off or already tuned by the user's MALLOC_*_ variables."""
+    import platform
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
+        pytest.skip("glibc only")
+    code = ("import os; os.environ.pop('MINITENSOR_BACKEND', None)\n"
+            "from minitensor.kernels import _malloc\n"
+            "first = _malloc.keep_freed_memory()\n"
+            "print(first, _malloc.keep_freed_memory())\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    clean = {k: v for k, v in os.environ.items()
+             if not (k.startswith("MALLOC_") or k in ("GLIBC_TUNABLES", "MINITENSOR_KEEP_FREED_MEMORY"))}
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(clean, PYTHONPATH=root, **env),
+                          cwd=root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [expected, "False"]

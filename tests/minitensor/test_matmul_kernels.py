@@ -109,3 +109,85 @@ def test_matmul_tiled_non_contiguous_and_errors():
     np.testing.assert_allclose(matmul_numba.matmul_tiled(a, b), a @ b, rtol=1e-12)
     with pytest.raises(ValueError, match="matmul_tiled"):
         matmul_numba.matmul_tiled(np.ones((2, 3)), np.ones((2, 3)))
+
+
+# ------------------------------------------ thread policy: row blocks and product pairs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_big_products_split_over_threads_equal_numpy(threads, dtype):
+    """Big 2-D products are split into row blocks (one per thread), folded batches and
+    Linear's transposed weight included; each element is still one BLAS dot product over
+    the whole shared dimension, so 1 and 2 threads give identical bits."""
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((420, 160)).astype(dtype)
+    w = rng.standard_normal((130, 160)).astype(dtype)
+    assert x.shape[0] * x.shape[1] * w.shape[0] >= matmul_numba.PARALLEL_MIN_MACS
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = [matmul_numba.matmul(x, w.T), matmul_numba.matmul(x.reshape(3, 140, 160), w.T)]
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_allclose(got[0], x @ w.T, rtol=RTOL[dtype], atol=RTOL[dtype] * 20)
+    np.testing.assert_array_equal(got[1], got[0].reshape(3, 140, 130))
+    numba.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(matmul_numba.matmul(x, w.T), got[0])
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_linear_kernels_equal_numpy_ref(threads, dtype):
+    """linear / linear_backward (bias added per row block; dX and dW side by side with
+    dbias on 2 threads) against the NumPy twin, on big, small, non-contiguous, bias-free
+    and partial-gradient calls."""
+    numba = pytest.importorskip("numba")
+    from minitensor.kernels import numba_cpu, numpy_ref
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((400, 130)).astype(dtype)
+    w = rng.standard_normal((150, 130)).astype(dtype)
+    b = rng.standard_normal(150).astype(dtype)
+    g = rng.standard_normal((400, 150)).astype(dtype)
+    cases = [(x, w, b, g, (True, True, True)), (x, w, None, g, (True, True, False)),
+             (x[:3], w, b, g[:3], (True, True, True)), (x.T.copy().T, w, b, g, (False, True, True)),
+             (x, w[:, ::2].copy()[:, :65], None, g, (True, False, False)),
+             (np.asfortranarray(x), w, b, np.asfortranarray(g), (True, True, True))]
+    tol = RTOL[dtype] * 50
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for xi, wi, bi, gi, needs in cases:
+            xi = xi[:, :wi.shape[1]]
+            got, want = numba_cpu.linear(xi, wi, bi), numpy_ref.linear(xi, wi, bi)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+            grads = numba_cpu.linear_backward(gi, xi if needs[1] else None,
+                                              wi if needs[0] else None, needs)
+            ref_grads = numpy_ref.linear_backward(gi, xi, wi, needs)
+            for a, r, needed in zip(grads, ref_grads, needs):
+                assert (a is None) == (r is None) == (not needed)
+                if needed:
+                    assert a.shape == r.shape and a.dtype == r.dtype
+                    np.testing.assert_allclose(a, r, rtol=tol, atol=tol * np.abs(r).max())
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_numba_matmul_never_uses_numpys_threaded_blas(monkeypatch):
+    """Float products go through Numba's np.dot (one BLAS thread per Numba thread), never
+    np.matmul, whose threaded OpenBLAS spins idle threads (see _threads.py)."""
+    calls = []
+    real = np.matmul
+    monkeypatch.setattr(matmul_numba.np, "matmul", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(9)
+    for sa, sb in [((64, 32), (32, 48)), ((2, 64, 32), (32, 48)), ((8, 16, 32), (8, 32, 16)),
+                   ((3, 1, 20, 30), (4, 30, 10)), ((400, 300), (300, 200))]:
+        a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+        out = matmul_numba.matmul(a, b)
+        np.testing.assert_allclose(out, real(a, b), rtol=1e-4, atol=1e-4)
+    assert not calls

@@ -292,3 +292,41 @@ def test_dropout_on_weights_only_in_training():
     c = mha(x, x, x, need_weights=False)[0].data
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(b, c)
+
+
+@pytest.mark.parametrize("kind", ["self", "cross", "cross_kv_differ", "causal_and_padding",
+                                  "separate_kdim"])
+def test_training_with_dropout_merged_heads_path_equals_per_head_path(backend, kind):
+    """In training with dropout and need_weights=False, attention runs on the projections
+    with the heads side by side (F.multi_head_sdpa, q/k/v packed where they can be). With
+    the same seed it gives what the per-head path (need_weights=True: split heads,
+    materialized weights, dropout, merge) gives: output and every gradient."""
+    rng = np.random.default_rng(12)
+    kwargs = dict(kdim=6, vdim=4) if kind == "separate_kdim" else {}
+    mha = T.MultiheadAttention(E, H, dropout=0.3, batch_first=True, **kwargs).double()
+    x = rng.standard_normal((3, 5, E))
+    mem = rng.standard_normal((3, 7, kwargs.get("kdim", E)))
+    mem_v = rng.standard_normal((3, 7, kwargs.get("vdim", E)))
+    masks = {}
+    if kind == "causal_and_padding":
+        kpm = np.zeros((3, 5), bool)
+        kpm[1, 3:] = True
+        masks = dict(attn_mask=T.causal_mask(5), key_padding_mask=kpm)
+    dout = rng.standard_normal((3, 5, E))
+    results = []
+    for need_weights in (False, True):
+        mha.zero_grad()
+        xs = [mt.tensor(a, requires_grad=True) for a in (x, mem, mem_v)]
+        if kind in ("self", "causal_and_padding"):
+            q = k = v = xs[0]
+        elif kind == "cross":
+            q, k, v = xs[0], xs[1], xs[1]
+        else:
+            q, k, v = xs
+        mt.manual_seed(5)
+        out, _ = mha(q, k, v, need_weights=need_weights, **masks)
+        out.backward(mt.tensor(dout))
+        grads = [t.grad.data for t in xs if t.grad is not None]
+        results.append([out.data] + grads + [p.grad.data for p in mha.parameters()])
+    for merged, per_head in zip(*results):
+        np.testing.assert_allclose(merged, per_head, rtol=1e-10, atol=1e-12)
