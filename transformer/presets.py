@@ -77,7 +77,15 @@ _TASK: dict[str, dict[str, Preset]] = {
         # after 4,000 steps (97.6% at 2,750).
         "small": Preset(train=dict(steps=4000)),
     },
-    "brackets": {},
+    "brackets": {
+        # Checking nesting needs depth: near-miss negatives keep every bracket count, and
+        # a bidirectional encoder seems to peel about one nesting level per layer. With 4
+        # layers accuracy stalls near 86-89%, with 8 it reaches 95% at 8,000 steps and
+        # 99.8% (val) / 99.9% (test) at 12,000 of a 16,000-step cosine schedule.
+        "small": Preset(model=dict(num_encoder_layers=8, dim_feedforward=128, norm_first=True),
+                        train=dict(lr=1e-3, batch_size=128, n_train=100000, steps=16000,
+                                   eval_every=1000, target=0.995)),
+    },
     "kv_span": {
         # Matching a query key against the context's keys takes 4 pre-norm layers and a
         # high enough lr: with these settings exact match jumps from 66% to 99.6%
