@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -41,3 +42,14 @@ def rng():
     """A NumPy generator with a fixed seed (and minitensor's global generator re-seeded)."""
     mt.manual_seed(0)
     return np.random.default_rng(1234)
+
+
+# In CI, hypothesis replays the same examples every run (derandomize): a property test
+# that fails there fails for everyone, reproducibly. Locally it keeps exploring.
+try:
+    from hypothesis import settings as _hypothesis_settings
+    _hypothesis_settings.register_profile("ci", derandomize=True)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
