@@ -64,6 +64,16 @@ def test_kv_span_single_letter_keys_reach_98_percent(tmp_path):
     assert result.test["span_exact_match"] >= 0.98
 
 
+def test_brackets_up_to_10_chars_reach_98_percent(tmp_path):
+    # Nesting depth <= 5 here, so 6 pre-norm layers (the full task uses 8 for depth 8).
+    _, result, seconds = fit(
+        tmp_path, "brackets", dict(num_encoder_layers=6, dim_feedforward=128, norm_first=True),
+        task_options={"max_len": 10}, n_train=15000, n_val=300, n_test=500, steps=3000,
+        batch_size=128, lr=1e-3, warmup=200, eval_every=250, target=0.995)
+    print(f"brackets(<=10 chars): {result.step} steps in {seconds:.0f} s, test accuracy {result.test['accuracy']:.4f}")
+    assert result.test["accuracy"] >= 0.98
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

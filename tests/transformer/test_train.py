@@ -69,7 +69,8 @@ def test_resume_is_bit_exact(tmp_path):
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == (tmp_path / "half" / "metrics.jsonl").read_text()
 
 
-def test_resume_after_interrupt_mid_epoch_is_bit_exact(tmp_path):
+@pytest.mark.parametrize("schedule", ["noam", "cosine"])
+def test_resume_after_interrupt_mid_epoch_is_bit_exact(tmp_path, schedule):
     # Interrupt at a step that is not an eval step and in the middle of an epoch
     # (96 examples / 16 = 6 batches per epoch): the loader position must be restored.
     def stop_at(step):
@@ -78,9 +79,10 @@ def test_resume_after_interrupt_mid_epoch_is_bit_exact(tmp_path):
                 raise KeyboardInterrupt
         return cb
 
-    full = make_trainer(tmp_path, "full", steps=11, eval_every=4)
+    full = make_trainer(tmp_path, "full", steps=11, eval_every=4, schedule=schedule)
     full.fit()
-    part = make_trainer(tmp_path, "part", steps=11, eval_every=4, callbacks=[stop_at(8 + 1)])
+    part = make_trainer(tmp_path, "part", steps=11, eval_every=4, schedule=schedule,
+                        callbacks=[stop_at(8 + 1)])
     with pytest.raises(TrainingInterrupted) as info:
         part.fit()
     assert info.value.step == 9 and info.value.checkpoint is not None
