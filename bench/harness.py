@@ -23,7 +23,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -330,17 +329,10 @@ def _jsonable(x):
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory + os.replace, so a
-    reader never sees a half-written file."""
+    """Write ``data`` to ``path`` atomically, so a reader never sees a half-written file."""
+    # Imported here, not at the top: the harness decides when minitensor is first imported
+    # (the import order of the libraries it compares matters to their thread runtimes).
+    from minitensor.io import atomic_write
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(data), f, indent=1, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(_jsonable(data), indent=1, sort_keys=False) + "\n")

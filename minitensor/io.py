@@ -59,7 +59,21 @@ def save(state_dict: dict, path: str | os.PathLike, metadata: dict | None = None
         path: destination file; its folder must exist.
         metadata: optional ``{str: str}`` stored in the header (read by ``load_metadata``).
     """
-    data = safetensors.numpy.save(_to_arrays(state_dict), metadata=_check_metadata(metadata))
+    atomic_write(path, safetensors.numpy.save(_to_arrays(state_dict),
+                                              metadata=_check_metadata(metadata)))
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` (bytes, or str as UTF-8) to ``path`` so that no reader ever sees half.
+
+    The bytes go to a temporary file in the destination folder, are fsync'ed, and only
+    then renamed over the destination (``os.replace``); then the folder is fsync'ed so
+    the rename itself survives a crash. On any error the temporary file is removed and
+    the previous content of ``path`` is untouched. The one atomic writer of the project:
+    checkpoints, JSON, plots and bench results all go through it.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")

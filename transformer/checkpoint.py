@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 import minitensor as mt
+from minitensor.io import atomic_write
 from transformer.data import Vocab
 
 PathLike = str | os.PathLike[str]
@@ -127,14 +128,8 @@ def _fsync(path: Path) -> None:
 
 
 def write_atomic_text(path: PathLike, text: str) -> None:
-    """Write a small text file via a temporary file + os.replace."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write a small text file atomically (see ``minitensor.io.atomic_write``)."""
+    atomic_write(path, text)
 
 
 def save_checkpoint(

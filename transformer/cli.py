@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run directory for checkpoints, metrics.jsonl and "
                                                 "plots (default: runs/TASK)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its latest checkpoint (bit-exact)")
+                   help="continue the run in --out from its latest checkpoint, bit-exact (only "
+                        "--steps and a few display/eval flags may change)")
     p.add_argument("--text", nargs="+", metavar="FILE",
                    help="UTF-8 text files for the lm task (default: the packaged text)")
     p.add_argument("--task-opt", action="append", type=_task_option, metavar="KEY=VALUE", default=[],
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar = "|".join(choices) if choices else \
             {"lr": "LR", "seed": "S"}.get(f.name, "N" if isinstance(f.default, int) else "X")
         g.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=metavar,
-                       help=f.metadata.get("help", ""), choices=choices)
+                       help=f.metadata.get("help", "").replace("%", "%%"), choices=choices)
     m = p.add_argument_group("model options (default: from the preset)")
     for name, help_text in _MODEL_HELP.items():
         kind = _MODEL_TYPES.get(name, _bool if name in ("norm_first", "tie_embeddings") else str)
@@ -319,8 +320,8 @@ def _load(path: str, kind: str | None = None, load_data: bool = False):
 
 def _threads(loaded):
     """The run's thread limit (TrainConfig.threads) for inference too."""
-    from .train import thread_limits
-    return thread_limits(loaded.problem.cfg.threads)
+    from minitensor import kernels
+    return kernels.threads(loaded.problem.cfg.threads)
 
 
 def _check_inputs(loaded, texts: Sequence[str], extra: int = 0) -> None:

@@ -7,6 +7,7 @@ notebook that imports it keeps its own) and works on a machine without a display
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from minitensor.io import atomic_write
 
 PathLike = str | os.PathLike[str]
 
@@ -25,10 +28,10 @@ _SCORE_KEYS = ("exact_match", "accuracy", "span_exact_match", "token_accuracy", 
 def _save(fig: Figure, path: PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     FigureCanvasAgg(fig)
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)  # a reader never sees half a PNG
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    atomic_write(path, buffer.getvalue())  # a reader never sees half a PNG
     return path
 
 

@@ -12,6 +12,8 @@ backend can be switched at run time::
     kernels.set_backend("numpy")          # or "numba"
     with kernels.use("numpy"):            # temporarily
         ...
+    with kernels.threads(1):              # Numba's and the BLAS libraries' threads
+        ...
 
 The starting backend comes from the environment variable MINITENSOR_BACKEND
 (``numba`` or ``numpy``); without it, numba is used when it imports.
@@ -110,3 +112,34 @@ def _init_from_environment() -> None:
         set_backend(requested)  # an explicit request that fails should fail loudly
         return
     set_backend("numba" if numba_available() else "numpy")
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Limit Numba's and every BLAS library's threads to ``n`` inside the block (0: no change).
+
+    The one thread control of the project (the trainer's ``--threads``, the benches).
+    With small matrices on a few cores that other processes also use, extra threads
+    mostly wait for each other: a step can be several times slower with 2 threads than
+    with 1. Both settings are restored on exit.
+    """
+    if n <= 0:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(limits=n))
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            pass
+        try:
+            import numba
+        except ImportError:  # the numpy backend alone: nothing more to limit
+            yield
+            return
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)

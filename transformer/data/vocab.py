@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from minitensor.io import atomic_write
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -239,20 +240,9 @@ class Vocab:
         return cls(tuple(doc["tokens"]), level=doc["level"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_json()` to `path` atomically (temp file in the same folder, then
-        os.replace), so a crash never leaves a half-written vocab behind."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write `to_json()` to `path` atomically, so a crash never leaves a half-written
+        vocab behind."""
+        atomic_write(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Vocab:
