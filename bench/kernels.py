@@ -344,8 +344,8 @@ def _fused_scratch(shape, bwd, threads) -> float | None:
     """Bytes of Numba-allocated scratch live at once in the fused kernels (tracemalloc
     cannot see them): the per-(b, h) buffers of ``_attention_fwd``/``_attention_bwd``,
     times the threads that hold one each. Computed from the tile sizes in
-    ``attention_numba`` (None if it no longer has them)."""
-    from minitensor.kernels import attention_numba as an
+    ``numba_cpu/attention.py`` (None if it no longer has them)."""
+    from minitensor.kernels.numba_cpu import attention as an
     bq, bk = getattr(an, "BLOCK_Q", None), getattr(an, "BLOCK_K", None)
     if bq is None or bk is None:
         return None

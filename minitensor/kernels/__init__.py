@@ -1,9 +1,11 @@
 """Kernel backends: the arithmetic behind the ops, on plain NumPy arrays.
 
-Two modules implement the same functions with the same signatures:
+Two packages implement the same functions with the same signatures, in files of the
+same names (one kernel family per file: rows, pointwise, embedding, linalg, attention,
+adam):
 
-    numpy_ref  plain NumPy, written to be read: the specification.
-    numba_cpu  @njit twins, the fast path (default when numba imports).
+    numpy_ref/  plain NumPy, written to be read: the specification.
+    numba_cpu/  @njit twins, the fast path (default when numba imports).
 
 Ops never import a backend directly; they call ``kernels.get().<name>(...)`` so the
 backend can be switched at run time::
@@ -22,10 +24,11 @@ Nothing here prints, and importing it compiles nothing (Numba compiles lazily).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import sys
 from types import ModuleType
+
+from . import numpy_ref
 
 # Numba's OpenMP threads busy-wait between parallel regions by default. On a small,
 # shared machine (2 cores running a test runner, a data loader, another process) the
@@ -35,8 +38,7 @@ from types import ModuleType
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BACKENDS = ("numba", "numpy")
-_MODULES = {"numba": "minitensor.kernels.numba_cpu", "numpy": "minitensor.kernels.numpy_ref"}
-_loaded: dict[str, ModuleType] = {}
+_loaded: dict[str, ModuleType] = {"numpy": numpy_ref}
 _active: ModuleType | None = None
 _active_name: str | None = None
 
@@ -57,12 +59,15 @@ def _choose_numba_threading_layer() -> None:
 
 
 def _load(name: str) -> ModuleType:
-    if name not in _MODULES:
+    if name not in BACKENDS:
         raise ValueError(f"unknown kernel backend {name!r}; choose one of {BACKENDS}")
-    if name == "numba" and name not in _loaded:
+    if name not in _loaded:  # "numba", the first time
         _choose_numba_threading_layer()
-    if name not in _loaded:
-        _loaded[name] = importlib.import_module(_MODULES[name])
+        # Imported here, not at the top: numba is optional (ImportError -> the numpy
+        # backend) and heavy (it loads LLVM), and the threading layer must be chosen
+        # before it loads; `import minitensor` stays fast and works without numba.
+        from . import numba_cpu
+        _loaded[name] = numba_cpu
     return _loaded[name]
 
 
@@ -83,7 +88,7 @@ def set_backend(name: str) -> None:
 
 
 def get() -> ModuleType:
-    """The active backend module (numpy_ref or numba_cpu)."""
+    """The active backend package (numpy_ref or numba_cpu)."""
     if _active is None:
         _init_from_environment()
     return _active

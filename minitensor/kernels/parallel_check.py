@@ -1,4 +1,4 @@
-"""Print Numba's parallel diagnostics for the ``prange`` kernels in ``numba_cpu``.
+"""Print Numba's parallel diagnostics for the ``prange`` kernels of the ``numba_cpu`` package.
 
     python -m minitensor.kernels.parallel_check            # every prange kernel
     python -m minitensor.kernels.parallel_check softmax    # names containing "softmax"
@@ -9,8 +9,8 @@ hoisted, and why a loop was not parallelized. A kernel whose ``prange`` is repor
 serial has lost its parallelism.
 
 Debugging tip: run any code with ``NUMBA_DISABLE_JIT=1`` and every ``@njit`` function in
-``numba_cpu`` runs as plain Python (``prange`` becomes ``range``; the small helpers such
-as ``_exp`` fall back to their NumPy bodies), so ``print``, ``pdb`` and tracebacks work
+``numba_cpu`` runs as plain Python (``prange`` becomes ``range``; the small helpers of
+``_math.py`` such as ``_exp`` fall back to their NumPy bodies), so ``print``, ``pdb`` and tracebacks work
 inside kernels. ``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` set the thread count.
 """
 from __future__ import annotations
@@ -21,6 +21,9 @@ import numpy as np
 from numba import njit
 
 from minitensor.kernels import numba_cpu as nb
+from minitensor.kernels.numba_cpu import adam, attention, embedding, linalg, pointwise, rows
+
+KERNEL_FILES = (rows, pointwise, embedding, linalg, attention, adam)
 
 
 def _run_everything():
@@ -47,14 +50,14 @@ def _run_everything():
 def main(argv: list[str]) -> None:
     _run_everything()
     wanted = argv[0] if argv else ""
-    kernels = sorted(name for name, obj in vars(nb).items()
+    kernels = sorted((module.__name__.rsplit(".", 1)[1], name, obj)
+                     for module in KERNEL_FILES for name, obj in vars(module).items()
                      if hasattr(obj, "parallel_diagnostics") and obj.targetoptions.get("parallel")
                      and wanted in name)
-    for name in kernels:
+    for file, name, fn in kernels:
         print("=" * 100)
-        print(f"numba_cpu.{name}")
+        print(f"numba_cpu.{file}.{name}")
         print("=" * 100)
-        fn = getattr(nb, name)
         # A kernel loaded from Numba's on-disk cache carries no diagnostics, so compile an
         # uncached twin with the same options for the signatures the kernel has seen.
         options = {k: v for k, v in fn.targetoptions.items() if k not in ("cache", "nopython")}

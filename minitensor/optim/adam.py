@@ -9,8 +9,10 @@ Per parameter p with gradient g, at step t (torch's ``_single_tensor_adam``):
     v_max = max(v_max, v)                         (amsgrad: use v_max below instead of v)
     p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
-``adam_step`` below is the readable NumPy version; with the numba kernel backend the
-same update runs as one fused pass per parameter (``fused_adam.py``, bit-identical).
+The classes keep the options and the per-parameter state; the update itself is a
+kernel, ``kernels.get().adam_step``: ``kernels/numpy_ref/adam.py`` is the readable NumPy
+version, and with the numba backend the same update runs as one fused pass per parameter
+(``kernels/numba_cpu/adam.py``, bit-identical).
 """
 from __future__ import annotations
 
@@ -20,49 +22,6 @@ import numpy as np
 
 from .. import kernels
 from .optimizer import Optimizer
-
-
-def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
-    """start += weight * (end - start), in place, in torch's two-branch form (the branch
-    keeps rounding small for weights near 1, and matches torch's results)."""
-    if abs(weight) < 0.5:
-        start += weight * (end - start)
-    else:
-        start[...] = end - (end - start) * (1 - weight)
-
-
-def adam_step(param: np.ndarray, grad: np.ndarray, state: dict, lr: float, beta1: float,
-              beta2: float, eps: float, weight_decay: float, amsgrad: bool,
-              decoupled: bool) -> None:
-    """One Adam/AdamW update of ``param`` in place (NumPy). ``state`` holds step,
-    exp_avg, exp_avg_sq (and max_exp_avg_sq) and is updated in place."""
-    state["step"] += 1
-    step = state["step"]
-    if weight_decay != 0:
-        if decoupled:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = grad + weight_decay * param
-    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    _lerp_(exp_avg, grad, 1 - beta1)
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * grad * grad
-    step_size = lr / (1 - beta1 ** step)
-    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-    if amsgrad:
-        np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-        exp_avg_sq = state["max_exp_avg_sq"]
-    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-    param += (-step_size * exp_avg) / denom
-
-
-def _fused_adam():
-    """The one-pass Numba update (``fused_adam``) when the numba kernel backend is active,
-    else None (the NumPy ``adam_step``, the readable spec, is used)."""
-    if kernels.backend_name() != "numba":
-        return None
-    from . import fused_adam
-    return fused_adam
 
 
 class Adam(Optimizer):
@@ -95,16 +54,12 @@ class Adam(Optimizer):
 
     def _update(self, group: dict, params: list) -> None:
         beta1, beta2 = group["betas"]
-        fused = _fused_adam()
+        adam_step = kernels.get().adam_step
         for p in params:
             state = self._init_state(p, group["amsgrad"])
-            args = (group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                    group["amsgrad"], group["decoupled_weight_decay"])
-            if fused is not None and fused.can_fuse(p.data, p.grad.data, state):
-                fused.adam_step_fused(p.data, p.grad.data, state, *args, maximize=group["maximize"])
-            else:
-                grad = -p.grad.data if group["maximize"] else p.grad.data
-                adam_step(p.data, grad, state, *args)
+            adam_step(p.data, p.grad.data, state, group["lr"], beta1, beta2, group["eps"],
+                      group["weight_decay"], group["amsgrad"], group["decoupled_weight_decay"],
+                      group["maximize"])
 
     def _init_state(self, p, amsgrad: bool) -> dict:
         state = self._state_for(p)

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
 
@@ -104,7 +105,6 @@ class Optimizer:
         """
         loss = None
         if closure is not None:
-            from ..grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:

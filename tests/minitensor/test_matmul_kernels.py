@@ -1,4 +1,4 @@
-"""matmul kernels: attention_ref.matmul and matmul_numba.matmul equal np.matmul on every
+"""matmul kernels: numpy_ref.linalg.matmul and numba_cpu.linalg.matmul equal np.matmul on every
 shape class (1-D, 2-D, broadcast batches, non-contiguous, both float dtypes); the
 teaching kernel matmul_tiled equals np.dot on odd sizes."""
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minitensor.kernels import attention_ref
+from minitensor.kernels.numpy_ref import linalg as linalg_ref
 
-matmul_numba = pytest.importorskip("minitensor.kernels.matmul_numba")
+matmul_numba = pytest.importorskip("minitensor.kernels.numba_cpu.linalg")
 
-IMPLS = {"ref": attention_ref.matmul, "numba": matmul_numba.matmul}
+IMPLS = {"ref": linalg_ref.matmul, "numba": matmul_numba.matmul}
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 shape_pairs = [

@@ -1,4 +1,5 @@
-"""Matrix multiply for the Numba backend: pick the fastest path per shape.
+"""Matrix products for the Numba backend (twin of ``numpy_ref/linalg.py``): pick the
+fastest path per shape.
 
 ``matmul(a, b)`` has exactly ``np.matmul``'s semantics and result dtype. It chooses:
 

@@ -1,25 +1,29 @@
-"""Adam/AdamW in one pass over each parameter: the Numba twin of ``adam.adam_step``.
+"""Adam/AdamW in one pass over each parameter: the Numba twin of ``numpy_ref/adam.py``.
 
-``adam_step`` (NumPy) makes about ten passes over parameter-sized arrays per update
+``numpy_ref.adam_step`` makes about ten passes over parameter-sized arrays per update
 (lerp, square, scale, add, sqrt, divide, ...) and allocates temporaries for most of
-them. ``adam_step_fused`` reads p, g, m, v once and writes p, m, v once, doing exactly
+them. ``adam_step`` here reads p, g, m, v once and writes p, m, v once, doing exactly
 the same arithmetic in the same order and precision: every constant is cast to the
 parameter's dtype first, as NumPy casts a Python float under NEP 50, and no fast-math
 flag is set (no FMA contraction). The two agree bit for bit; the tests hold them to
 that, and hold both to torch.
 
-Used by ``Adam``/``AdamW`` when the kernel backend is numba and the arrays are float32
-or float64 and C-contiguous; anything else takes the NumPy path.
+``Adam``/``AdamW`` call ``kernels.get().adam_step``. The fused pass applies when the
+arrays are float32 or float64 and C-contiguous (``can_fuse``); anything else takes the
+NumPy path of ``numpy_ref`` (the fallback every Numba kernel has for what it does not
+cover).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from ..numpy_ref.adam import adam_step as _adam_step_numpy
+
 
 @njit(cache=True, error_model="numpy")
 def _adam_update(p, g, m, v, vmax, k, maximize, l2, decoupled, small_weight, amsgrad):
-    """One Adam/AdamW step over flat arrays, in place (see adam.adam_step for the math).
+    """One Adam/AdamW step over flat arrays, in place (see numpy_ref/adam.py for the math).
 
         for each element i:
             g = -g[i] if maximize else g[i];  g += wd * p[i] (Adam)  |  p[i] *= 1 - lr wd (AdamW)
@@ -62,7 +66,7 @@ def _adam_update(p, g, m, v, vmax, k, maximize, l2, decoupled, small_weight, ams
 
 
 def can_fuse(param: np.ndarray, grad: np.ndarray, state: dict) -> bool:
-    """True when ``adam_step_fused`` applies: float32/float64, every array of one dtype
+    """True when the fused pass applies: float32/float64, every array of one dtype
     and shape, the parameter and its state C-contiguous (updated in place as flat views)."""
     if param.dtype not in (np.float32, np.float64) or not param.flags.c_contiguous:
         return False
@@ -74,11 +78,17 @@ def can_fuse(param: np.ndarray, grad: np.ndarray, state: dict) -> bool:
                for a in arrays)
 
 
-def adam_step_fused(param: np.ndarray, grad: np.ndarray, state: dict, lr: float, beta1: float,
-                    beta2: float, eps: float, weight_decay: float, amsgrad: bool,
-                    decoupled: bool, maximize: bool = False) -> None:
-    """``adam.adam_step`` in one fused pass (same arguments; ``maximize`` negates grad).
-    Requires ``can_fuse(param, grad, state)``."""
+def adam_step(param, grad, state, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled,
+              maximize):
+    """One Adam/AdamW update of ``param`` in place, as ``numpy_ref.adam_step`` (same
+    arguments, bit-identical results): one fused pass when ``can_fuse``, else NumPy's.
+
+        for each element i: the update of _adam_update
+    """
+    if not can_fuse(param, grad, state):
+        _adam_step_numpy(param, grad, state, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                         decoupled, maximize)
+        return
     state["step"] += 1
     step = state["step"]
     weight = 1 - beta1

@@ -29,6 +29,7 @@ MMAP_THRESHOLD = 64 << 20    # blocks up to 64 MB come from the heap (reused, no
 TRIM_THRESHOLD = 256 << 20   # free memory at the heap's top is kept up to 256 MB
 
 _done = False
+applied = False   # whether the first call set the thresholds
 
 
 def _user_tunes_malloc() -> bool:
@@ -38,7 +39,7 @@ def _user_tunes_malloc() -> bool:
 
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds (once). Returns True if they were set."""
-    global _done
+    global _done, applied
     if _done:
         return False
     _done = True
@@ -52,5 +53,6 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
+    applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
         bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return applied

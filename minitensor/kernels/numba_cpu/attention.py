@@ -1,20 +1,28 @@
-"""Fused scaled dot-product attention in Numba: online softmax forward, recompute backward.
+"""Attention kernels in Numba, all of them (twins of ``numpy_ref/attention.py``).
 
-Same functions, signatures and conventions as ``attention_ref`` (read that file first):
+Two kernel pairs, with the same functions, signatures and conventions as the reference
+(read that file first):
 
     attention_forward(q, k, v, mask, is_causal, scale) -> (out, cache)
     attention_backward(dout, cache) -> (dq, dk, dv)
+        fused, FlashAttention-2 style: the (Tq, Tk) score matrix is never stored.
+    multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed) -> (out, cache)
+    multi_head_sdpa_backward(dout, cache) -> grads packed like the inputs
+        per (batch, head) on heads-merged arrays, the weights kept (dropout on them).
 
-The (Tq, Tk) score matrix is never stored. Per (batch, head) and block of queries, the
-keys are visited block by block with a running max ``m`` and running sum ``l`` (online
-softmax); the cache keeps only ``lse = m + log(l)`` per query row, and the backward pass
-recomputes the probabilities from it (FlashAttention-2). Extra memory per thread is a few
-(block x block) tiles, so it grows linearly in T, not quadratically.
+Fused attention: per (batch, head) and block of queries, the keys are visited block by
+block with a running max ``m`` and running sum ``l`` (online softmax); the cache keeps
+only ``lse = m + log(l)`` per query row, and the backward pass recomputes the
+probabilities from it. Extra memory per thread is a few (block x block) tiles, so it
+grows linearly in T, not quadratically.
 
 Layout choice: every tile is computed *transposed*, keys along rows and queries along the
 contiguous axis (``sT = k_blk @ q_blk^T``). The per-query reductions of softmax (row max,
 row sum) then become elementwise maps over a contiguous row, which LLVM vectorizes
 without fast-math; a float max reduction along a row would not vectorize.
+
+The tile copies, mask compaction and packed-layout helpers are in ``_tiles.py``; exp is
+``_math._exp`` (the one every kernel uses).
 
 Debugging: ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python (slow, same results;
 ``_exp`` then falls back to ``np.exp``). Parallel diagnostics:
@@ -23,168 +31,19 @@ Debugging: ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python (slow, same 
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import get_num_threads, get_thread_id, njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import get_num_threads, get_thread_id, prange
 
+from ._math import _JIT, _exp, _row_dot
 from ._threads import blas_single_threaded, launch, parallel_kernel
-
-# Tile sizes (module globals are compile-time constants for Numba). Queries run along the
-# vectorized axis, so the query block is the wider one. Measured on 2 AVX-512 cores.
-BLOCK_Q = 128
-BLOCK_K = 64
-
-# 'contract' lets LLVM fuse a*b+c into one FMA (exact product, one rounding: never less
-# accurate). No other fast-math flag: masks carry -inf, which 'ninf'/'nnan' would break.
-_FASTMATH = {"contract"}
-
+from ._tiles import (_FASTMATH, _QKV_INPUT, BLOCK_K, BLOCK_Q, _add_mask_and_causal, _blocks_t,
+                     _compact_head_mask, _compact_mask_t, _dropout_consts, _load_cols,
+                     _load_cols_t, _qkv_columns, _row_all_neginf, _store_cols)
+from .pointwise import _dropout_factor
+from .rows import _rows_per_block, _softmax_block
 
 # ----------------------------------------------------------------------------------
-# Vectorizable exp. Numba's np.exp is a scalar libm call on this machine (no SVML), which
-# stops the loop vectorizer; this one is straight-line arithmetic, so loops over it
-# vectorize. Accuracy: <= 2 ulp in float64, <= 2 ulp in float32 (tested against np.exp).
+# Fused attention (online softmax forward, recompute backward)
 # ----------------------------------------------------------------------------------
-@intrinsic
-def _mul_pow2(typingctx, p, n):
-    """p * 2**n for a normal float p and an int n such that the result is normal:
-    adds n to the exponent bits of p (float64: bits 52-62, float32: bits 23-30)."""
-    if not (isinstance(p, types.Float) and isinstance(n, types.Integer)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        pv, nv = args
-        width, shift = (64, 52) if signature.args[0] == types.float64 else (32, 23)
-        ity = ir.IntType(width)
-        if nv.type.width < width:
-            nv = builder.sext(nv, ity)
-        elif nv.type.width > width:
-            nv = builder.trunc(nv, ity)
-        bits = builder.add(builder.bitcast(pv, ity), builder.shl(nv, ir.Constant(ity, shift)))
-        return builder.bitcast(bits, pv.type)
-
-    return p(p, n), codegen
-
-
-def _exp(x):
-    """exp(x); this Python body only runs under NUMBA_DISABLE_JIT (see the overload)."""
-    return np.exp(x)
-
-
-# Cody-Waite split of ln 2 (hi part has trailing zero bits, so n * hi is exact).
-_LN2_HI_F64, _LN2_LO_F64 = 6.93145751953125e-1, 1.42860682030941723212e-6
-_LN2_HI_F32, _LN2_LO_F32 = np.float32(0.693359375), np.float32(-2.12194440e-4)
-_LOG2E_F32 = np.float32(1.4426950408889634)
-_F32 = np.float32
-
-
-@overload(_exp)
-def _exp_overload(x):
-    """exp(x) = 2**n * exp(r), n = round(x / ln 2), |r| <= ln2 / 2, exp(r) by Taylor/Horner.
-
-    Degree 13 in float64 (truncation < 1e-17), degree 7 in float32 (< 6e-9). Inputs are
-    clamped so 2**n stays a normal number; results below exp(-708) (float64) or
-    exp(-86) (float32) are flushed to 0, and exp(-inf) = 0. Softmax only ever feeds
-    x <= ~0, where the largest term is 1, so the flushed tail is far below rounding.
-    """
-    if x == types.float32:
-        lo, hi, half, one, zero = _F32(-86.0), _F32(88.0), _F32(0.5), _F32(1.0), _F32(0.0)
-        c2, c3, c4, c5, c6, c7 = (_F32(1 / 2), _F32(1 / 6), _F32(1 / 24), _F32(1 / 120),
-                                  _F32(1 / 720), _F32(1 / 5040))
-
-        def exp_f32(x):
-            xc = min(max(x, lo), hi)
-            n = np.floor(xc * _LOG2E_F32 + half)
-            r = (xc - n * _LN2_HI_F32) - n * _LN2_LO_F32
-            p = c6 + r * c7
-            p = c5 + r * p
-            p = c4 + r * p
-            p = c3 + r * p
-            p = c2 + r * p
-            p = one + r * p
-            p = one + r * p
-            return _mul_pow2(p, np.int32(n)) if x >= lo else zero
-
-        return exp_f32
-    if x == types.float64:
-        def exp_f64(x):
-            xc = min(max(x, -708.0), 709.0)
-            n = np.floor(xc * 1.4426950408889634 + 0.5)
-            r = (xc - n * _LN2_HI_F64) - n * _LN2_LO_F64
-            p = 1.0 / 6227020800.0  # 1/13!
-            p = 1.0 / 479001600.0 + r * p
-            p = 1.0 / 39916800.0 + r * p
-            p = 1.0 / 3628800.0 + r * p
-            p = 1.0 / 362880.0 + r * p
-            p = 1.0 / 40320.0 + r * p
-            p = 1.0 / 5040.0 + r * p
-            p = 1.0 / 720.0 + r * p
-            p = 1.0 / 120.0 + r * p
-            p = 1.0 / 24.0 + r * p
-            p = 1.0 / 6.0 + r * p
-            p = 0.5 + r * p
-            p = 1.0 + r * p
-            p = 1.0 + r * p
-            return _mul_pow2(p, np.int64(n)) if x >= -708.0 else 0.0
-
-        return exp_f64
-    return None
-
-
-@njit(cache=True, fastmath=_FASTMATH)
-def exp_inplace(x):
-    """x[:] = exp(x[:]) with the vectorizable ``_exp`` (exposed for tests).
-
-        for i: x[i] = 2**n_i * poly(r_i)
-
-    Optimizations:
-        - straight-line polynomial: the loop vectorizes (scalar libm exp would not).
-    """
-    for i in range(x.size):
-        x[i] = _exp(x[i])
-
-
-# ----------------------------------------------------------------------------------
-# Tile helpers (all on contiguous 1-D views; each inner loop vectorizes).
-# ----------------------------------------------------------------------------------
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _add_mask_and_causal(sT, mask_t, has_mask, is_causal, b, h, q0, bq, k0, bk):
-    """sT (bk, bq) += mask^T tile; causal: key j hidden from query i < j (sets -inf)."""
-    if has_mask:
-        mb = b if mask_t.shape[0] > 1 else 0
-        mh = h if mask_t.shape[1] > 1 else 0
-        per_query = mask_t.shape[3] > 1
-        for jj in range(bk):
-            mrow = mask_t[mb, mh, k0 + jj if mask_t.shape[2] > 1 else 0]  # (mq,)
-            row = sT[jj]
-            if per_query:
-                for ii in range(bq):
-                    row[ii] += mrow[q0 + ii]
-            else:
-                c = mrow[0]
-                for ii in range(bq):
-                    row[ii] += c
-    if is_causal:
-        for jj in range(bk):
-            hidden = min(k0 + jj - q0, bq)  # queries q0 .. k0+jj-1 cannot see key k0+jj
-            row = sT[jj]
-            for ii in range(hidden):
-                row[ii] = -np.inf
-
-
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _blocks_t(x, scale, out):
-    """out (flat) <- x (T, C) * scale cut in row blocks of BLOCK_Q, each stored transposed
-    (C, bq) and contiguous at offset q0 * C, so np.dot(k_blk, block) is a plain 'nn' GEMM
-    (measured ~1.7x faster than np.dot(k_blk, x_blk.T) on these tile sizes)."""
-    T, C = x.shape
-    for q0 in range(0, T, BLOCK_Q):
-        bq = min(BLOCK_Q, T - q0)
-        blk = out[q0 * C:(q0 + bq) * C].reshape((C, bq))
-        for ii in range(bq):
-            for c in range(C):
-                blk[c, ii] = x[q0 + ii, c] * scale
-
-
 @parallel_kernel(cache=True, fastmath=_FASTMATH)
 def _attention_fwd(q, k, v, mask_t, has_mask, is_causal, scale, out, lse, work, work64):
     """Fused forward. q (B,H,Tq,D), k (B,H,Tk,D), v (B,H,Tk,Dv), mask_t (mb,mh,mk,mq)
@@ -377,27 +236,6 @@ def _attention_bwd(dout, q, k, v, out, lse, mask_t, has_mask, is_causal, scale, 
                 dqh[i, e] *= scale
 
 
-# ----------------------------------------------------------------------------------
-# Python entry points (argument normalization, then one kernel call).
-# ----------------------------------------------------------------------------------
-def _compact_mask_t(mask, shape, dtype):
-    """The additive mask, un-broadcast to its own data and transposed: (mb, mh, mk, mq).
-
-    Each axis is either full-size or 1; an axis with stride 0 (an np.broadcast_to view) or
-    size 1 is reduced to 1, so a broadcast view is never copied to full size. The result
-    has the size of the mask's distinct data (at most what the caller materialized).
-    """
-    if mask is None:
-        return np.zeros((1, 1, 1, 1), dtype), False
-    m = np.asarray(mask)
-    m = m.reshape((1,) * (4 - m.ndim) + m.shape)
-    np.broadcast_shapes(m.shape, shape)  # raises on a shape that does not broadcast
-    index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
-                  for n, st in zip(m.shape, m.strides))
-    m = m[index]
-    return np.ascontiguousarray(np.swapaxes(m, 2, 3), dtype=dtype), True
-
-
 def _fwd_work_size(Tq, D, Dv):
     """Scratch elements per thread for the forward: q^T blocks + tiles. Linear in Tq."""
     return Tq * D + BLOCK_K * BLOCK_Q + (2 * Dv + 4) * BLOCK_Q
@@ -454,3 +292,145 @@ def attention_backward(dout, cache):
                mask_t, has_mask, bool(cache["is_causal"]), dtype.type(cache["scale"]), dq, dk, dv,
                work)
     return dq, dk, dv
+
+
+# ------------------------------------------ attention over merged heads, with dropout
+
+
+@parallel_kernel(**_JIT)
+def _mh_sdpa_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, threshold, dscale,
+                 zero, p, out):
+    B, heads, L, S = p.shape
+    for bh in prange(B * heads):
+        b, h = bh // heads, bh % heads
+        # Head h's columns, copied into contiguous tiles. Every product below has its
+        # operands laid out as BLAS's "nn", "tn" or "tt": OpenBLAS took 1.3 us for a
+        # 32x32x32 "nt" product (C @ F) against 0.45 us for the others.
+        qs, kt = np.empty((L, dk), p.dtype), np.empty((dk, S), p.dtype)
+        vs = np.empty((S, dv), p.dtype)
+        _load_cols(qsrc, b, cols[0] + h * dk, qs)
+        _load_cols_t(ksrc, b, cols[1] + h * dk, kt)
+        _load_cols(vsrc, b, cols[2] + h * dv, vs)
+        sc = np.dot(qs, kt)                                            # (L, S) scores
+        mh = mask[b if mask.shape[0] > 1 else 0, h if mask.shape[1] > 1 else 0]   # (L, S) | dummy
+        blocked = np.zeros(L, np.bool_)
+        for i in range(L):                               # * scale + mask
+            if has_mask and not _row_all_neginf(mh, i):
+                for j in range(S):
+                    sc[i, j] = sc[i, j] * scale + mh[i, j]
+            else:                                        # no mask, or a row it blocks
+                blocked[i] = has_mask
+                for j in range(S):
+                    sc[i, j] *= scale
+        # softmax as _softmax_rows, into p (not in place: LLVM's alias check then fails
+        # and the exp-sum loop runs scalar, 3x slower)
+        ph = p[b, h]                                                   # (L, S)
+        t = np.empty(L, sc.dtype)
+        per = _rows_per_block(S)
+        for lo in range(0, L, per):
+            _softmax_block(sc, lo, min(L, lo + per), t, ph)
+        dropped = sc                                     # the scores are no longer needed
+        for i in range(L):
+            if blocked[i]:                               # no visible key: weights 0
+                for j in range(S):
+                    ph[i, j] = zero
+            base = ((b * heads + h) * L + i) * S
+            for j in range(S):
+                dropped[i, j] = ph[i, j] * _dropout_factor(seed, base + j, threshold, dscale, zero)
+        _store_cols(np.dot(dropped, vs), out, b, h * dv)               # (L, Dv)
+
+
+def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
+    """Attention per head on heads-merged arrays (see numpy_ref.multi_head_sdpa_forward).
+
+        for (b, h) in parallel:                     # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv)
+            q_h, k_h^T, v_h = head h's columns, copied into tiles      # (L, D), (D, S), (S, Dv)
+            p[b, h] = q_h k_h^T;  each row: * scale + mask, softmax     # (L, S), kept for backward
+            out[b, :, head h's columns] = dropout(p[b, h]) v_h
+
+    Optimizations: one task per (b, h), writing only its own p[b, h] and its head's
+    columns of out (no races); the head split/merge happens on (T, D) tiles inside the
+    task, read straight from the packed projections (unit-stride rows), instead of as
+    whole-array transposes in the graph; scores, softmax and dropout in one pass over
+    each row while it is in L1; the two products are BLAS calls on contiguous tiles
+    (one BLAS thread: see _threads.py).
+    """
+    # inputs (layout) -> out (B, L, H*Dv); cache (p, scale, dropout_p, seed, H, layout, *arrays)
+    dtype = inputs[0].dtype
+    arrays = [np.ascontiguousarray(x, dtype=dtype) for x in inputs]
+    cols, width, width_v = _qkv_columns(arrays, layout)
+    qi, ki, vi = _QKV_INPUT[layout]
+    B, L = arrays[0].shape[:2]
+    S = arrays[ki].shape[1]
+    mask4, has_mask = _compact_head_mask(mask, (B, num_heads, L, S), dtype)
+    threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
+    p = np.empty((B, num_heads, L, S), dtype)
+    out = np.empty((B, L, width_v), dtype)
+    dk, dv = width // num_heads, width_v // num_heads
+    with blas_single_threaded():
+        # work: the products' multiply-adds
+        launch(_mh_sdpa_fwd, p.size * (dk + dv), arrays[qi], arrays[ki], arrays[vi], cols, dk, dv,
+               mask4, has_mask, dtype.type(scale), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+               threshold, dscale, zero, p, out)
+    return out, (p, scale, dropout_p, seed, num_heads, layout, *arrays)
+
+
+@parallel_kernel(**_JIT)
+def _mh_sdpa_bwd(dout, qsrc, ksrc, vsrc, cols, dk, dv, p, scale, seed, threshold, dscale, zero,
+                 dqdst, dkdst, dvdst):
+    B, heads, L, S = p.shape
+    for bh in prange(B * heads):
+        b, h = bh // heads, bh % heads
+        qc, kc, vc = cols[0] + h * dk, cols[1] + h * dk, cols[2] + h * dv
+        qs, ks = np.empty((L, dk), p.dtype), np.empty((S, dk), p.dtype)
+        vt, dos = np.empty((dv, S), p.dtype), np.empty((L, dv), p.dtype)
+        _load_cols(qsrc, b, qc, qs)
+        _load_cols(ksrc, b, kc, ks)
+        _load_cols_t(vsrc, b, vc, vt)                   # (Dv, S): an "nn" product below
+        _load_cols(dout, b, h * dv, dos)
+        ph = p[b, h]                                                   # (L, S)
+        factor = np.empty_like(ph)                       # the dropout mask, regenerated
+        dropped = np.empty_like(ph)
+        for i in range(L):
+            base = ((b * heads + h) * L + i) * S
+            for j in range(S):
+                factor[i, j] = _dropout_factor(seed, base + j, threshold, dscale, zero)
+                dropped[i, j] = ph[i, j] * factor[i, j]
+        _store_cols(np.dot(dropped.T, dos), dvdst, b, vc)             # dv_h (S, Dv)
+        ds = np.dot(dos, vt)                                           # (L, S) d dropped
+        for i in range(L):
+            for j in range(S):
+                ds[i, j] = ds[i, j] * factor[i, j]                     # d p (dropout backward)
+            r = _row_dot(ds, ph, i)                                    # softmax backward
+            for j in range(S):
+                ds[i, j] = ph[i, j] * (ds[i, j] - r) * scale
+        _store_cols(np.dot(ds, ks), dqdst, b, qc)                     # dq_h (L, D)
+        _store_cols(np.dot(ds.T, qs), dkdst, b, kc)                   # dk_h (S, D)
+
+
+def multi_head_sdpa_backward(dout, cache):
+    """Gradients of multi_head_sdpa_forward, packed like the inputs (see numpy_ref).
+
+        for (b, h) in parallel:
+            f = dropout factors of p[b, h] (regenerated);  dv_h = (p f)^T dout_h
+            dp = (dout_h v_h^T) f;  ds = p (dp - rowsum(dp p)) * scale
+            dq_h = ds k_h;  dk_h = ds^T q_h          # written into head h's columns
+
+    Optimizations: as the forward; each task writes its own head's columns of the
+    gradient arrays, which are laid out like the inputs: a packed qkv gets one gradient
+    array with no concatenation.
+    """
+    # dout (B, L, H*Dv) -> one gradient per input, same shapes
+    p, scale, dropout_p, seed, heads, layout, *arrays = cache
+    dtype = p.dtype
+    cols, width, width_v = _qkv_columns(arrays, layout)
+    qi, ki, vi = _QKV_INPUT[layout]
+    threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
+    grads = [np.empty(a.shape, dtype) for a in arrays]    # every column is written below
+    dk, dv = width // heads, width_v // heads
+    with blas_single_threaded():
+        launch(_mh_sdpa_bwd, p.size * (dk + dv), np.ascontiguousarray(dout, dtype), arrays[qi],
+               arrays[ki], arrays[vi], cols, dk, dv, p, dtype.type(scale),
+               np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, grads[qi], grads[ki],
+               grads[vi])
+    return tuple(grads)

@@ -1,0 +1,46 @@
+"""Numba kernels: @njit twins of ``numpy_ref``, same file names, function names,
+signatures and caches' meaning.
+
+    _math.py      the jitted helpers every kernel shares: the one exp, erf, tanh, row
+                  reductions, the LLVM intrinsics behind them
+    _threads.py   serial twin or prange per call (``launch``), BLAS held to one thread
+    _tiles.py     tile copies, mask compaction and packed layouts of the attention kernels
+    _cache.py     clears Numba's on-disk cache when any file here changed
+    _malloc.py    keeps freed memory mapped between training steps (glibc)
+    rows.py, pointwise.py, embedding.py, linalg.py, attention.py, adam.py: the kernels
+
+Each public function is a plain-Python wrapper that makes the arrays contiguous, views
+them as (rows, C) or flat and calls a jitted core; the cores run ``prange`` over rows
+(rows write disjoint memory) with scalar loops inside that LLVM can vectorize. Each core
+is compiled twice (``_threads.parallel_kernel``) and ``_threads.launch`` runs small
+inputs on the calling thread, where waking a second thread would cost more than it
+saves. See ``numpy_ref`` for the contract; the tests hold the two packages together.
+
+Every jitted function is cached on disk (``cache=True``: a second process pays no
+compile time). Numba's cache does not see edits to helpers in other files; ``_cache``
+handles that when this package loads. Debug with ``NUMBA_DISABLE_JIT=1``;
+``python -m minitensor.kernels.parallel_check`` prints the parallel diagnostics.
+"""
+from __future__ import annotations
+
+import os
+
+from . import _cache, _malloc
+from .adam import adam_step
+from .attention import (attention_backward, attention_forward, multi_head_sdpa_backward,
+                        multi_head_sdpa_forward)
+from .embedding import embedding_backward, embedding_forward
+from .linalg import linear, linear_backward, matmul, matmul_tiled
+from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,
+                        relu_backward, relu_forward)
+from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_backward,
+                   layer_norm_forward, log_softmax_backward, log_softmax_forward,
+                   softmax_backward, softmax_forward)
+
+# Before any kernel runs (Numba reads its cache at a kernel's first call, not at import):
+# drop cached machine code compiled from other versions of these files.
+_cache.clear_stale_caches(os.path.dirname(os.path.abspath(__file__)))
+
+# The fast path also keeps freed memory mapped between training steps instead of
+# faulting it in again every step (~12% of a Transformer step; see _malloc.py).
+_malloc.keep_freed_memory()

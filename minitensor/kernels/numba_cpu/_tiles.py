@@ -1,0 +1,167 @@
+"""Tile and layout helpers of the Numba attention kernels (``attention.py``).
+
+    the flash kernels' tiles   _add_mask_and_causal, _blocks_t (BLOCK_Q, BLOCK_K)
+    the multi-head kernels'    _load_cols, _load_cols_t, _store_cols: one head's columns
+                               of a packed (B, T, H*D) array <-> a contiguous (T, D) tile
+    masks                      _compact_mask_t, _compact_head_mask: the additive mask cut
+                               to its own data (broadcast axes stay length 1, never copied)
+    packed inputs              _QKV_INPUT, _qkv_columns: where q, k, v sit in each layout
+    dropout                    _dropout_consts: the mask threshold and scale in the dtype
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._math import _JIT
+
+# Tile sizes (module globals are compile-time constants for Numba). Queries run along the
+# vectorized axis, so the query block is the wider one. Measured on 2 AVX-512 cores.
+BLOCK_Q = 128
+BLOCK_K = 64
+
+# 'contract' lets LLVM fuse a*b+c into one FMA (exact product, one rounding: never less
+# accurate). No other fast-math flag: masks carry -inf, which 'ninf'/'nnan' would break.
+_FASTMATH = {"contract"}
+
+
+# ---------------------------------------------------------------- the flash kernels' tiles
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _add_mask_and_causal(sT, mask_t, has_mask, is_causal, b, h, q0, bq, k0, bk):
+    """sT (bk, bq) += mask^T tile; causal: key j hidden from query i < j (sets -inf)."""
+    if has_mask:
+        mb = b if mask_t.shape[0] > 1 else 0
+        mh = h if mask_t.shape[1] > 1 else 0
+        per_query = mask_t.shape[3] > 1
+        for jj in range(bk):
+            mrow = mask_t[mb, mh, k0 + jj if mask_t.shape[2] > 1 else 0]  # (mq,)
+            row = sT[jj]
+            if per_query:
+                for ii in range(bq):
+                    row[ii] += mrow[q0 + ii]
+            else:
+                c = mrow[0]
+                for ii in range(bq):
+                    row[ii] += c
+    if is_causal:
+        for jj in range(bk):
+            hidden = min(k0 + jj - q0, bq)  # queries q0 .. k0+jj-1 cannot see key k0+jj
+            row = sT[jj]
+            for ii in range(hidden):
+                row[ii] = -np.inf
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _blocks_t(x, scale, out):
+    """out (flat) <- x (T, C) * scale cut in row blocks of BLOCK_Q, each stored transposed
+    (C, bq) and contiguous at offset q0 * C, so np.dot(k_blk, block) is a plain 'nn' GEMM
+    (measured ~1.7x faster than np.dot(k_blk, x_blk.T) on these tile sizes)."""
+    T, C = x.shape
+    for q0 in range(0, T, BLOCK_Q):
+        bq = min(BLOCK_Q, T - q0)
+        blk = out[q0 * C:(q0 + bq) * C].reshape((C, bq))
+        for ii in range(bq):
+            for c in range(C):
+                blk[c, ii] = x[q0 + ii, c] * scale
+
+
+def _compact_mask_t(mask, shape, dtype):
+    """The additive mask, un-broadcast to its own data and transposed: (mb, mh, mk, mq).
+
+    Each axis is either full-size or 1; an axis with stride 0 (an np.broadcast_to view) or
+    size 1 is reduced to 1, so a broadcast view is never copied to full size. The result
+    has the size of the mask's distinct data (at most what the caller materialized).
+    """
+    if mask is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    m = np.asarray(mask)
+    m = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    np.broadcast_shapes(m.shape, shape)  # raises on a shape that does not broadcast
+    index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
+                  for n, st in zip(m.shape, m.strides))
+    m = m[index]
+    return np.ascontiguousarray(np.swapaxes(m, 2, 3), dtype=dtype), True
+
+
+# ---------------------------------------------------- the multi-head kernels' tiles
+@njit(**_JIT)
+def _row_all_neginf(m, i):
+    """True when every entry of m[i, :] is -inf (a query that may see no key)."""
+    for j in range(m.shape[1]):
+        if m[i, j] != -np.inf:
+            return False
+    return True
+
+
+# The three tile copies index columns with an unsigned number: with a signed one Numba
+# adds a negative-index check per element, which stops the copy loop from vectorizing
+# (measured 4x slower on 32x32 tiles).
+
+
+@njit(**_JIT)
+def _load_cols(src, b, col, out):
+    """out (T, W) = src[b, :, col:col + W] (src C-contiguous: unit-stride rows)."""
+    c = np.uint64(col)
+    for i in range(out.shape[0]):
+        for d in range(out.shape[1]):
+            out[i, d] = src[b, i, c + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _load_cols_t(src, b, col, out):
+    """out (W, T) = src[b, :, col:col + W]^T."""
+    c = np.uint64(col)
+    for i in range(out.shape[1]):
+        for d in range(out.shape[0]):
+            out[d, i] = src[b, i, c + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _store_cols(x, dst, b, col):
+    """dst[b, :, col:col + W] = x (T, W)."""
+    c = np.uint64(col)
+    for i in range(x.shape[0]):
+        for d in range(x.shape[1]):
+            dst[b, i, c + np.uint64(d)] = x[i, d]
+
+
+def _compact_head_mask(mask, shape, dtype):
+    """The additive mask as a contiguous (B|1, H|1, L, S) array: broadcast batch/head axes
+    stay length 1 (never copied per head), the last two are materialized."""
+    if mask is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    m = np.asarray(mask)
+    m = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
+                  for n, st in zip(m.shape[:2], m.strides[:2]))
+    m = m[index]
+    return np.ascontiguousarray(np.broadcast_to(m, m.shape[:2] + shape[2:]), dtype=dtype), True
+
+
+def _dropout_consts(p, dtype):
+    """(threshold, scale, zero) of the dropout mask: p = 0 keeps everything (x * 1 is
+    exact), p = 1 keeps nothing."""
+    dt = dtype.type
+    if p >= 1:
+        return np.uint64(2**64 - 1), dt(0), dt(0)
+    return np.uint64(math.ceil(p * 2.0**53)), dt(1 / (1 - p)), dt(0)
+
+
+# For each layout (see numpy_ref._unpack_qkv): which input holds q, k and v.
+_QKV_INPUT = {"qkv": (0, 0, 0), "q,kv": (0, 1, 1), "q,k,v": (0, 1, 2)}
+
+
+def _qkv_columns(arrays, layout):
+    """(first column of q, of k, of v in the input holding it, head-columns width of
+    q/k, of v) for the layout."""
+    if layout == "qkv":
+        e = arrays[0].shape[2] // 3
+        return np.array([0, e, 2 * e]), e, e
+    if layout == "q,kv":
+        e = arrays[0].shape[2]
+        return np.array([0, 0, e]), e, arrays[1].shape[2] - e
+    return np.array([0, 0, 0]), arrays[0].shape[2], arrays[2].shape[2]
