@@ -7,6 +7,7 @@ arrays (and bool pad masks, True = PAD) that the model code wraps in tensors.
     tasks.py     copy/reverse/sort/add/dates/brackets/kv_span, make_task, make_splits
     text.py      UTF-8 text files -> char-level LMCorpus, lm_windows
     batching.py  Seq2Seq/Classify/Span/LM batches and the bucketing BatchLoader
+    stream.py    BatchStream: endless batches with a resumable position
 """
 
 from .batching import (
@@ -28,6 +29,7 @@ from .batching import (
     seq2seq_loader,
     span_loader,
 )
+from .stream import BatchStream
 from .tasks import (
     DATE_FORMATS,
     SPAN_SEPARATOR,
@@ -55,7 +57,7 @@ __all__ = [
     "CopyTask", "ReverseTask", "SortTask", "AddTask", "DatesTask", "BracketsTask", "KvSpanTask",
     "DATE_FORMATS", "is_balanced",
     "LMCorpus", "load_corpus", "read_texts", "read_text_file", "default_text", "lm_windows",
-    "Seq2SeqBatch", "ClassifyBatch", "SpanBatch", "LMBatch", "EncodedSpan", "BatchLoader",
+    "Seq2SeqBatch", "ClassifyBatch", "SpanBatch", "LMBatch", "EncodedSpan", "BatchLoader", "BatchStream",
     "pad_sequences", "bucket_indices", "collate_seq2seq", "collate_classify", "collate_span",
     "encode_span", "seq2seq_loader", "classify_loader", "span_loader", "lm_loader", "sample_lm_batch",
 ]  # fmt: skip
