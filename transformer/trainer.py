@@ -33,7 +33,6 @@ checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
