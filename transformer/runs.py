@@ -161,4 +161,3 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", limit: int
     lm = load_model(path, load_data=True)
     with mt.no_grad():
         return lm.problem.evaluate(lm.model, split, limit)
-

@@ -32,4 +32,3 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> optim.Optimizer:
               {"params": no_decay, "weight_decay": 0.0}]
     return optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
                        weight_decay=cfg.weight_decay)
-

@@ -88,7 +88,6 @@ class TrainingInterrupted(KeyboardInterrupt):
 # ---- process state: RNG, Ctrl-C -------------------------------------------------------------
 
 
-
 @contextlib.contextmanager
 def preserved_rng(*generators: np.random.Generator) -> Iterator[None]:
     """Run a block without changing minitensor's RNG (or the given Generators)."""

@@ -60,7 +60,6 @@ class BatchStream:
             self._order, self._epoch_rng, self.pos = None, None, 0
 
 
-
 def copy_state(state: dict) -> dict:
     """A deep copy of a JSON-like RNG state (a bit generator's `.state`, minitensor's RNG state)."""
     return json.loads(json.dumps(state))

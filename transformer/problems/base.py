@@ -99,4 +99,3 @@ def as_id_list(x) -> list[int]:
     """A decoder's output as a flat list of Python ints."""
     a = as_array(x)
     return [int(i) for i in a.reshape(-1)]
-

@@ -80,4 +80,3 @@ class ClassifyProblem(Problem):
         tokens = np.array([self.vocab.encode(text, add_bos=True)], dtype=np.int64)
         tok = [self.vocab.id_to_token(i) for i in tokens[0]]
         return (tokens, tokens == PAD_ID), {"": (tok, tok)}
-

@@ -86,4 +86,3 @@ class LMProblem(Problem):
         x = np.asarray(self.corpus.val[: min(24, self.cfg.block_size)], dtype=np.int64)[None]
         tok = [self.vocab.id_to_token(i) for i in x[0]]
         return (x,), {"": (tok, tok)}
-

@@ -133,4 +133,3 @@ class Seq2SeqProblem(Problem):
         t_tok = [self.vocab.id_to_token(i) for i in tgt_in[0]]
         labels = {"encoder": (s_tok, s_tok), "self_attn": (t_tok, t_tok), "multihead_attn": (t_tok, s_tok)}
         return (src, tgt_in), labels
-

@@ -87,4 +87,3 @@ class SpanProblem(Problem):
         tokens = np.array([ids], dtype=np.int64)
         tok = [self.vocab.id_to_token(i) for i in ids]
         return (tokens, tokens == PAD_ID), {"": (tok, tok)}
-
