@@ -1,11 +1,8 @@
-"""Run directories and their checkpoints: safetensors + JSON, written atomically.
+"""The checkpoint format: one folder of safetensors + JSON, written atomically.
 
-A run directory looks like this::
+The checkpoints of a run directory (see runs.py for the rest of it)::
 
     runs/dates/
-        metrics.jsonl              one JSON record per log/eval event (see train.py)
-        summary.json               final metrics, wall time, tokens/s
-        plots/loss.png, plots/attention_*.png
         checkpoints/
             LATEST                 the name of the newest complete checkpoint
             step-00001200/
@@ -35,8 +32,9 @@ from typing import Any
 import numpy as np
 
 import minitensor as mt
+from minitensor import io as mt_io
 from minitensor.io import atomic_write
-from transformer.data import Vocab
+from .data import Vocab
 
 PathLike = str | os.PathLike[str]
 
@@ -48,8 +46,12 @@ FILES = ("model.safetensors", "optimizer.safetensors", "config.json", "vocab.jso
 _STATE = "state.json"  # written last: its presence marks a complete checkpoint folder
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is missing, incomplete, or does not fit what it is used for."""
+class CheckpointError(mt_io.CheckpointError):
+    """A checkpoint is missing, incomplete, or does not fit what it is used for.
+
+    A kind of `minitensor.io.CheckpointError` (one hierarchy: catching that one also
+    catches this), hence a ValueError.
+    """
 
 
 # ---- nested state <-> (JSON, arrays) ----------------------------------------------------
@@ -127,11 +129,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic_text(path: PathLike, text: str) -> None:
-    """Write a small text file atomically (see ``minitensor.io.atomic_write``)."""
-    atomic_write(path, text)
-
-
 def save_checkpoint(
     run_dir: PathLike,
     step: int,
@@ -184,7 +181,7 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    write_atomic_text(root / LATEST, name + "\n")
+    atomic_write(root / LATEST, name + "\n")
     _prune(root, keep=max(1, keep), current=name)
     return final
 

@@ -8,6 +8,9 @@ Errors a user can fix (unknown task, bad flag value, missing or mismatched
 checkpoint, empty text file) print one line, ``error: ...``, to stderr and exit
 with status 2. A NaN loss exits 1, Ctrl-C exits 130 after saving a checkpoint.
 Anything else is a bug and keeps its traceback.
+
+Heavy modules (the trainer, the model code, matplotlib) are imported inside the
+commands that need them, so that `--help` and flag errors answer fast.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+import minitensor as mt
+from minitensor import kernels
+
+from .checkpoint import CheckpointError
+from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
+                     resolve_configs)
 
 EXIT_USAGE = 2
 EXIT_NONFINITE = 1
@@ -40,64 +49,46 @@ class _Parser(argparse.ArgumentParser):
 # ---- typed flag values -------------------------------------------------------------------
 
 
+def _number(kind: type, allowed: Range | None = None, name: str | None = None):
+    """An argparse type: parse an int or float and check it against `allowed` (config.Range).
+
+    The train flags take `allowed` from their config field's metadata, so a value is
+    refused with the same words here and in `TrainConfig.validate`.
+    """
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        problem = allowed.problem(v) if allowed is not None else None
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return v
+    parse.__name__ = name or kind.__name__
+    return parse
+
+
 def _int_at_least(lo: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
-        return v
-    parse.__name__ = "int"
-    return parse
+    return _number(int, Range(min=lo))
 
 
-def _float_range(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-            bound = f"{'>' if lo_open else '>='} {lo:g}" + ("" if hi == math.inf else
-                                                            f" and {'<' if hi_open else '<='} {hi:g}")
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return v
-    parse.__name__ = "float"
-    return parse
+def _field_flag(f: dataclasses.Field) -> dict:
+    """add_argument's type, choices and metavar for a config field, from its metadata."""
+    kind = type(f.default)
+    choices = f.metadata.get("choices")
+    if kind is bool:
+        return {"type": _bool, "metavar": "BOOL"}
+    if kind in (int, float):
+        metavar = {"lr": "LR", "seed": "S"}.get(f.name, "N" if kind is int else "X")
+        return {"type": _number(kind, f.metadata.get("range")), "metavar": metavar}
+    return {"type": str, "choices": choices, "metavar": "|".join(choices) if choices else "NAME"}
 
 
-# Per-field value checks for the generated flags (argparse reports them on one line).
-_TRAIN_TYPES = {
-    "seed": _int_at_least(0), "steps": _int_at_least(1), "batch_size": _int_at_least(1),
-    "lr": _float_range(0, lo_open=True), "warmup": _int_at_least(0),
-    "min_lr_ratio": _float_range(0, 1), "weight_decay": _float_range(0),
-    "beta1": _float_range(0, 1, hi_open=True), "beta2": _float_range(0, 1, hi_open=True),
-    "adam_eps": _float_range(0, lo_open=True), "label_smoothing": _float_range(0, 1, hi_open=True),
-    "clip_grad": _float_range(0), "eval_every": _int_at_least(1), "eval_examples": _int_at_least(1),
-    "log_every": _int_at_least(1), "n_train": _int_at_least(1), "n_val": _int_at_least(1),
-    "n_test": _int_at_least(1), "block_size": _int_at_least(1), "target": _float_range(0),
-    "keep_checkpoints": _int_at_least(1), "threads": _int_at_least(0),
-}
 # Fields the CLI sets through dedicated flags (or not at all).
 _TRAIN_SKIP = {"task", "preset", "task_options", "text", "plots", "progress"}
-
-_MODEL_HELP = {
-    "d_model": "model width (embedding size)",
-    "nhead": "attention heads (must divide d_model)",
-    "num_encoder_layers": "encoder layers",
-    "num_decoder_layers": "decoder layers",
-    "dim_feedforward": "hidden size of the position-wise feed-forward layers",
-    "dropout": "dropout probability",
-    "activation": "feed-forward activation: relu | gelu",
-    "norm_first": "pre-norm (true) instead of the paper's post-norm (false)",
-    "positional": "positional encoding: sinusoidal | learned",
-    "tie_embeddings": "share the output projection with the target embedding",
-}
-_MODEL_TYPES = {"d_model": _int_at_least(1), "nhead": _int_at_least(1),
-                "num_encoder_layers": _int_at_least(0), "num_decoder_layers": _int_at_least(0),
-                "dim_feedforward": _int_at_least(1), "dropout": _float_range(0, 1, hi_open=True)}
+# The TransformerConfig fields that are flags: those with a help text.
+_MODEL_FLAGS = [f for f in dataclasses.fields(TransformerConfig) if "help" in f.metadata]
 
 
 def _bool(text: str) -> bool:
@@ -107,10 +98,6 @@ def _bool(text: str) -> bool:
     if t in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _task_option(text: str) -> tuple[str, Any]:
@@ -128,11 +115,9 @@ def _task_option(text: str) -> tuple[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import TASKS
-    from .presets import PRESET_NAMES
-    from .train import LM_TASK, TrainConfig
-
-    tasks = [*TASKS, LM_TASK]
+    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    tasks = train_fields["task"].metadata["choices"]
+    presets = train_fields["preset"].metadata["choices"]
     parser = _Parser(prog="python -m transformer",
                      description="Train and use small Transformers (Vaswani et al., 2017) on a CPU, "
                                  "built on the minitensor autograd engine.")
@@ -145,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "preset, into runs/dates. Flags not given come from the preset.")
     p.add_argument("--task", default=None, choices=tasks, metavar="TASK",
                    help=f"the task: {', '.join(tasks)} (default: dates)")
-    p.add_argument("--preset", default="small", choices=PRESET_NAMES, metavar="PRESET",
+    p.add_argument("--preset", default="small", choices=presets, metavar="PRESET",
                    help="tiny (seconds, for tests) | small (reaches the targets, default) | base")
     p.add_argument("--out", metavar="DIR", help="run directory for checkpoints, metrics.jsonl and "
                                                 "plots (default: runs/TASK)")
@@ -163,21 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_int_at_least(0), default=8, metavar="N",
                    help="test examples to print after training (default: 8)")
     g = p.add_argument_group("training options (default: from the preset)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in _TRAIN_SKIP:
-            continue
-        kind = _TRAIN_TYPES.get(f.name, {int: int, float: float, str: str}.get(type(f.default), str))
-        choices = {"schedule": ("noam", "cosine", "constant"), "pooling": ("cls", "mean")}.get(f.name)
-        metavar = "|".join(choices) if choices else \
-            {"lr": "LR", "seed": "S"}.get(f.name, "N" if isinstance(f.default, int) else "X")
-        g.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=metavar,
-                       help=f.metadata.get("help", "").replace("%", "%%"), choices=choices)
+    for f in train_fields.values():
+        if f.name not in _TRAIN_SKIP:
+            g.add_argument(flag_name(f.name), dest=f.name, default=None, **_field_flag(f),
+                           help=f.metadata["help"].replace("%", "%%"))
     m = p.add_argument_group("model options (default: from the preset)")
-    for name, help_text in _MODEL_HELP.items():
-        kind = _MODEL_TYPES.get(name, _bool if name in ("norm_first", "tie_embeddings") else str)
-        m.add_argument(_flag(name), dest=f"model_{name}", type=kind, default=None,
-                       metavar={_bool: "BOOL", str: "NAME"}.get(kind, "X" if name == "dropout" else "N"),
-                       help=help_text)
+    for f in _MODEL_FLAGS:
+        m.add_argument(flag_name(f.name), dest=f"model_{f.name}", default=None, **_field_flag(f),
+                       help=f.metadata["help"])
     p.set_defaults(func=cmd_train)
 
     # eval
@@ -204,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Continue a prompt with a character-level LM checkpoint.")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of an lm task")
     p.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
-    p.add_argument("--temperature", type=_float_range(0, lo_open=True), default=1.0, metavar="T",
+    p.add_argument("--temperature", type=_number(float, Range(0, min_open=True)), default=1.0, metavar="T",
                    help="sampling temperature (> 0; default 1.0)")
     p.add_argument("--top-k", type=_int_at_least(1), default=None, metavar="K",
                    help="sample among the K most likely characters (default: all)")
@@ -243,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, Trainer, resolve_configs
+    from .trainer import Trainer  # deferred: model code, matplotlib, tqdm (see the module docstring)
 
     train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                   if f.name not in _TRAIN_SKIP and getattr(args, f.name, None) is not None}
@@ -252,13 +230,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.progress is not None:
         train_over["progress"] = args.progress
     if args.text:
-        if args.task != "lm":
+        if args.task != LM_TASK:
             raise UsageError(f"--text is for the lm task, not {args.task or 'dates'!r}")
         train_over["text"] = list(args.text)
     if args.task_opt:
         train_over["task_options"] = dict(args.task_opt)
-    model_over = {name: getattr(args, f"model_{name}") for name in _MODEL_HELP
-                  if getattr(args, f"model_{name}") is not None}
+    model_over = {f.name: getattr(args, f"model_{f.name}") for f in _MODEL_FLAGS
+                  if getattr(args, f"model_{f.name}") is not None}
     if args.resume:
         out = Path(args.out) if args.out else Path("runs") / (args.task or "dates")
         if model_over:
@@ -277,7 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = trainer.fit()
     if args.samples:
         print("\nsamples (test split):")
-        with _no_grad():
+        with mt.no_grad():
             for line in trainer.problem.show(trainer.model, args.samples):
                 print("  " + line)
     print(f"\nfinal ({result.step} steps, {result.wall_time:.0f} s wall, {result.cpu_time:.0f} s CPU, "
@@ -287,11 +265,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("  test: " + _metrics_line(result.test))
     print(f"checkpoint: {result.checkpoint}")
     return 0
-
-
-def _no_grad():
-    import minitensor as mt
-    return mt.no_grad()
 
 
 def _metrics_line(d: dict) -> str:
@@ -308,7 +281,7 @@ def _metrics_line(d: dict) -> str:
 
 
 def _load(path: str, kind: str | None = None, load_data: bool = False):
-    from .train import load_model
+    from .runs import load_model  # deferred: the model code (see the module docstring)
 
     loaded = load_model(path, load_data=load_data)
     if kind is not None and loaded.kind != kind:
@@ -320,7 +293,6 @@ def _load(path: str, kind: str | None = None, load_data: bool = False):
 
 def _threads(loaded):
     """The run's thread limit (TrainConfig.threads) for inference too."""
-    from minitensor import kernels
     return kernels.threads(loaded.problem.cfg.threads)
 
 
@@ -339,8 +311,6 @@ def _check_inputs(loaded, texts: Sequence[str], extra: int = 0) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import minitensor as mt
-
     loaded = _load(args.checkpoint, load_data=True)
     with mt.no_grad(), _threads(loaded):
         result = loaded.problem.evaluate(loaded.model, args.split, args.limit)
@@ -350,8 +320,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    import minitensor as mt
-
     loaded = _load(args.checkpoint, "seq2seq")
     _check_inputs(loaded, args.text)
     with mt.no_grad(), _threads(loaded):
@@ -362,8 +330,6 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import minitensor as mt
-
     loaded = _load(args.checkpoint, "lm")
     _check_inputs(loaded, [args.prompt])
     mt.manual_seed(args.seed)
@@ -375,8 +341,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    import minitensor as mt
-
     loaded = _load(args.checkpoint, "classify")
     _check_inputs(loaded, args.text, extra=1)  # + the BOS position
     names = {"brackets": {0: "unbalanced", 1: "balanced"}}.get(loaded.checkpoint.task_name, {})
@@ -388,8 +352,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    import minitensor as mt
-
     loaded = _load(args.checkpoint, "span")
     _check_inputs(loaded, [args.context, args.query])
     _check_inputs(loaded, [args.query + args.context], extra=1)  # + the separator
@@ -399,7 +361,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from .selftest import format_table, run_gradchecks
+    from .selftest import format_table, run_gradchecks  # deferred: only this command needs it
 
     results = run_gradchecks(seed=args.seed, layers=not args.no_layers)
     print(format_table(results))
@@ -411,11 +373,11 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (see the module docstring)."""
-    from .checkpoint import CheckpointError
-    from .train import ConfigError, NonFiniteLossError, TrainingInterrupted
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Deferred past parsing, so that `--help` and flag errors stay fast (model code, matplotlib).
+    from .trainer import NonFiniteLossError, TrainingInterrupted
+
     try:
         return args.func(args)
     except (UsageError, ConfigError, CheckpointError) as exc:

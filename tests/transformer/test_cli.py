@@ -220,7 +220,7 @@ def test_answer_and_generate(capsys, tmp_path):
 
 
 def test_nan_exits_1_keeping_checkpoint(capsys, tmp_path, monkeypatch):
-    from transformer.train import Seq2SeqProblem
+    from transformer.problems import Seq2SeqProblem
     real = Seq2SeqProblem.loss
     calls = []
 

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from transformer.train import Trainer, resolve_configs
+from transformer.config import resolve_configs
+from transformer.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 import minitensor as mt
 import transformer as T
-from transformer.models import MASKED_LOGIT
+from transformer.task_models import MASKED_LOGIT
 
 D, NHEAD, FF = 8, 2, 16
 RTOL, ATOL = 1e-7, 1e-10

@@ -19,9 +19,12 @@ import minitensor as mt
 from transformer import checkpoint as ckpt
 from transformer import metrics as M
 from transformer.presets import PRESET_NAMES, get_preset
-from transformer.train import (BatchStream, ConfigError, NonFiniteLossError, Trainer, TrainConfig,
-                               TrainingInterrupted, load_model, lr_at, make_optimizer, read_metrics,
-                               resolve_configs, train)
+from transformer.config import ConfigError, TrainConfig, resolve_configs
+from transformer.data import BatchStream
+from transformer.runs import load_model, read_metrics
+from transformer.schedule import lr_at, make_optimizer
+from transformer.train import train
+from transformer.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
 
 FAST = dict(n_train=96, n_val=16, n_test=16, eval_examples=16, batch_size=16, log_every=2,
             progress=False, plots=False)
@@ -273,8 +276,8 @@ def test_weight_decay_only_on_matrices(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"steps": 0}, "--steps must be >= 1"), ({"lr": 0.0}, "--lr must be a positive"),
-    ({"lr": float("nan")}, "--lr must be a positive"), ({"batch_size": -1}, "--batch-size"),
+    ({"steps": 0}, "--steps must be >= 1"), ({"lr": 0.0}, "--lr must be > 0"),
+    ({"lr": float("nan")}, "--lr must be > 0"), ({"batch_size": -1}, "--batch-size"),
     ({"schedule": "linear"}, "unknown schedule"), ({"label_smoothing": 1.0}, "--label-smoothing"),
 ])
 def test_bad_config_values(bad, message):

@@ -21,7 +21,7 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from .tasks import SPAN_SEPARATOR, SpanExample
+from .span import SPAN_SEPARATOR, SpanExample
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 BatchT = TypeVar("BatchT")

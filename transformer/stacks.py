@@ -137,7 +137,7 @@ class Transformer(nn.Module):
     """The encoder-decoder model of the paper, with torch.nn.Transformer's constructor,
     forward and state dict keys (``encoder.layers.0....``, ``encoder.norm``,
     ``decoder.layers.0....``, ``decoder.norm``). No embeddings and no generator: see
-    ``transformer.models.Seq2SeqTransformer`` for the ready-made model.
+    ``transformer.task_models.Seq2SeqTransformer`` for the ready-made model.
 
     Args:
         d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,

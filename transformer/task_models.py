@@ -25,7 +25,7 @@ from minitensor import functional as F
 from .config import TransformerConfig
 from .layers import TransformerEncoderLayer
 from .masks import causal_mask
-from .model import LayerCaches, Transformer, TransformerEncoder
+from .stacks import LayerCaches, Transformer, TransformerEncoder
 from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 
 # Logits at masked positions of SpanHead. Finite, so cross_entropy and its gradient stay

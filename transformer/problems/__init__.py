@@ -1,0 +1,34 @@
+"""The task kinds a `Trainer` can train, one per module, behind the `Problem` interface.
+
+    base.py      Problem: data -> model -> loss -> metrics -> predict
+    seq2seq.py   copy/reverse/sort/add/dates: encoder-decoder, exact match, BLEU
+    classify.py  brackets: encoder + classifier head, accuracy
+    span.py      kv_span: encoder + span head, exact span match
+    lm.py        character LM over text files: decoder-only, perplexity
+"""
+from __future__ import annotations
+
+from ..config import LM_TASK, ConfigError, TrainConfig
+from ..data import Vocab, make_task
+from .base import Problem
+from .classify import ClassifyProblem
+from .lm import LMProblem
+from .seq2seq import Seq2SeqProblem
+from .span import SpanProblem
+
+KINDS = {"seq2seq": Seq2SeqProblem, "classify": ClassifyProblem, "span": SpanProblem, "lm": LMProblem}
+
+
+def make_problem(cfg: TrainConfig, vocab: Vocab | None = None) -> Problem:
+    """The Problem for cfg.task, with its task options applied (data not loaded yet)."""
+    if cfg.task == LM_TASK:
+        return LMProblem(LM_TASK, vocab or Vocab.from_alphabet(""), cfg)
+    try:
+        task = make_task(cfg.task, **cfg.task_options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    return KINDS[task.kind](cfg.task, vocab or task.vocab(), cfg, task)
+
+
+__all__ = ["Problem", "Seq2SeqProblem", "ClassifyProblem", "SpanProblem", "LMProblem", "KINDS",
+           "make_problem"]
