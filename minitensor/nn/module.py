@@ -12,8 +12,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..creation import as_dtype, to_array
-from ..tensor import Tensor
+from ..dtypes import as_dtype
+from ..tensor import Tensor, to_array
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
