@@ -28,7 +28,7 @@ from .grad_mode import (detect_anomaly, enable_grad, is_grad_enabled, no_grad,
 from .random import get_rng_state, manual_seed, set_rng_state
 from .functional import (cat, chunk, clamp, logsumexp, matmul, maximum, minimum, split, stack,
                          where)
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_report
 from .kernels import set_backend
 
 __version__ = "0.1.0"
