@@ -7,23 +7,28 @@
     loss = (x @ mt.randn(3, 2)).relu().mean()
     loss.backward()          # x.grad now holds d loss / d x
 
-Layers, bottom up: ``kernels`` (arithmetic on arrays) -> ``ops`` (one Function per op)
--> ``autograd`` (the engine) -> ``tensor``/``functional`` (the API) -> ``nn``/``optim``.
+Layers, bottom up (each module imports only modules above it in this list):
+``kernels`` (arithmetic on arrays); ``dtypes``, ``errors``, ``grad_mode``, ``random``
+(leaves); ``tensor`` (the Tensor class: array, grad, graph fields); ``autograd`` (the
+engine); ``ops`` (one Function per op); ``functional`` (checked wrappers of the ops);
+``tensor_methods`` (Tensor's operators and methods, calls into functional);
+``creation``, ``gradcheck``, ``io``; then ``nn`` and ``optim``.
 """
 from . import kernels
 from .autograd import Function
-from .creation import (arange, as_dtype, bool_, empty, eye, float32, float64, full, full_like,
-                       int32, int64, linspace, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, tensor, zeros, zeros_like)
+from .tensor import Tensor, as_tensor
+from . import functional
+from . import tensor_methods  # noqa: F401  (installs Tensor's operators and methods)
+from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, rand,
+                       rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from .dtypes import as_dtype, bool_, float32, float64, int32, int64
 from .errors import DTypeError, IndexOutOfRange, ShapeError
 from .grad_mode import (detect_anomaly, enable_grad, is_grad_enabled, no_grad,
                         set_grad_enabled)
 from .random import get_rng_state, manual_seed, set_rng_state
-from .tensor import Tensor, as_tensor
-from . import functional
 from .functional import (cat, chunk, clamp, logsumexp, matmul, maximum, minimum, split, stack,
                          where)
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_report
 from .kernels import set_backend
 
 __version__ = "0.1.0"

@@ -24,20 +24,12 @@ from typing import Any, Callable
 import numpy as np
 
 from . import grad_mode
+from .tensor import Tensor, VersionCounter
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # log(0) = -inf, 1/0 = inf, ...: IEEE results, silently, as in PyTorch (detect_anomaly()
 # is the tool for finding where they first appear).
 _QUIET = dict(divide="ignore", invalid="ignore", over="ignore", under="ignore")
-
-
-class VersionCounter:
-    """A mutable counter shared by a tensor and its views; in-place ops bump it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0
 
 
 class Context:
@@ -128,18 +120,6 @@ def _flatten_saved(saved: tuple):
             yield item
 
 
-_Tensor = None  # minitensor.tensor.Tensor, bound on first use (tensor.py imports this module)
-
-
-def _tensor_class():
-    """The Tensor class; a function-level import on every op costs ~1 us, so it is
-    imported once and kept in ``_Tensor``."""
-    global _Tensor
-    from .tensor import Tensor
-    _Tensor = Tensor
-    return Tensor
-
-
 def _parent_of(t):
     if not t.requires_grad:
         return None
@@ -173,7 +153,6 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays and (if needed) record a graph node."""
-        Tensor = _Tensor or _tensor_class()
         requires_grad = grad_mode.is_grad_enabled() and any([t._requires_grad for t in inputs])
         ctx = Context(cls, inputs, requires_grad)
         anomaly = grad_mode.is_anomaly_enabled()
@@ -294,7 +273,6 @@ def _fit_to_input(g: np.ndarray, node: Context, i: int) -> np.ndarray:
 
 
 def _run_node_hooks(node: Context, grad: np.ndarray) -> np.ndarray:
-    from .tensor import Tensor
     for hook in node.hooks:
         replaced = hook(Tensor._make(grad, None))
         if replaced is not None:
@@ -306,7 +284,6 @@ def _run_node_hooks(node: Context, grad: np.ndarray) -> np.ndarray:
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:
-    from .tensor import Tensor
     for hook in leaf._hooks:
         replaced = hook(Tensor._make(g, None))
         if replaced is not None:

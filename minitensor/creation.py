@@ -1,52 +1,16 @@
 """Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``randn``, ...
 
-dtype rules (DESIGN.md): Python lists and numbers become float32 (bools stay bool); a
-NumPy array keeps its dtype; ``dtype=`` overrides both. Random tensors draw from the
-one seeded generator in ``minitensor.random``.
+dtype rules (DESIGN.md, applied by ``tensor.to_array``): Python lists and numbers become
+float32 (bools stay bool); a NumPy array keeps its dtype; ``dtype=`` overrides both.
+Random tensors draw from the one seeded generator in ``minitensor.random``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import random as _random
-from .errors import ShapeError
-from .tensor import DEFAULT_DTYPE, Tensor
-
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-int32 = np.dtype(np.int32)
-int64 = np.dtype(np.int64)
-bool_ = np.dtype(np.bool_)
-_ALIASES = {"float": float32, "double": float64, "long": int64, "int": int32, "bool": bool_}
-
-
-def as_dtype(dtype) -> np.dtype:
-    """A NumPy dtype from a dtype, a type or a name ("float32", "double", ...)."""
-    if isinstance(dtype, str) and dtype in _ALIASES:
-        return _ALIASES[dtype]
-    return np.dtype(dtype)
-
-
-def to_array(data, dtype=None) -> np.ndarray:
-    """Convert user data to a fresh ndarray following the dtype rules above."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, (np.ndarray, np.generic)):
-        arr = np.array(data, copy=True)
-    else:
-        try:
-            arr = np.array(data)
-        except ValueError as e:
-            raise ShapeError(f"tensor: could not build a tensor from a ragged nested sequence "
-                             f"(every inner list must have the same length): {e}") from None
-        if arr.dtype == object:
-            raise ShapeError(f"tensor: could not build a tensor from {type(data).__name__} "
-                             "data (ragged nesting or non-numeric items)")
-        if arr.dtype.kind in "iuf":
-            arr = arr.astype(DEFAULT_DTYPE)
-        elif arr.dtype.kind not in "b":
-            raise TypeError(f"tensor: unsupported element type {arr.dtype} in the input data")
-    return arr.astype(as_dtype(dtype), copy=False) if dtype is not None else arr
+from .dtypes import DEFAULT_DTYPE, as_dtype, bool_, int64
+from .tensor import Tensor, to_array
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:

@@ -9,10 +9,15 @@ an all-ones ``.sum()``, which hides transposed or swapped gradients):
   <grad, v> is compared with the central-difference directional derivative of <u, f>
   along v. A few forward passes, whatever the input size: for whole layers.
 
+``gradcheck`` returns True or raises with the worst entry; ``gradcheck_report`` runs the
+same check and returns a ``GradcheckReport`` (verdict, largest error, message), for
+tables such as ``python -m transformer gradcheck``'s.
+
 Run checks in float64: float32 rounding swamps a finite difference.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,6 +29,15 @@ from .tensor import Tensor
 
 class GradcheckError(AssertionError):
     """Analytic and numeric gradients disagree; the message names the worst entry."""
+
+
+@dataclass
+class GradcheckReport:
+    """What one gradient check found (``gradcheck_report``'s result)."""
+
+    ok: bool
+    max_abs_err: float  # largest |analytic - numeric| over the entries (or directions) checked
+    message: str        # the worst mismatch ("" when ok)
 
 
 def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6, atol: float = 1e-5,
@@ -46,6 +60,18 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
     Returns:
         True when all gradients agree.
     """
+    report = gradcheck_report(fn, inputs, eps, atol, rtol, mode, n_projections, seed)
+    if not report.ok and raise_exception:
+        raise GradcheckError(report.message)
+    return report.ok
+
+
+def gradcheck_report(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6,
+                     atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
+                     n_projections: int = 4, seed: int = 0) -> GradcheckReport:
+    """``gradcheck``'s check, returning what it found instead of raising: the verdict,
+    the largest |analytic - numeric| and the message of the worst mismatch. Arguments
+    as ``gradcheck``'s."""
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
     if not checked:
@@ -76,15 +102,14 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
     total = sum(inputs[i].data.size for i in checked)
     use_full = mode == "full" or (mode == "auto" and total <= 2000)
     if use_full:
-        ok, message = _check_full(inputs, checked, analytic, objective, contract, eps, atol, rtol)
+        ok, message, max_err = _check_full(inputs, checked, analytic, objective, contract, eps,
+                                           atol, rtol)
     else:
-        ok, message = _check_projection(inputs, checked, analytic, objective, contract, eps, atol,
-                                        rtol, n_projections, rng)
+        ok, message, max_err = _check_projection(inputs, checked, analytic, objective, contract,
+                                                 eps, atol, rtol, n_projections, rng)
     _random.set_rng_state(rng_state)
     evaluate()  # leave the generator as if fn had run once
-    if not ok and raise_exception:
-        raise GradcheckError(message)
-    return ok
+    return GradcheckReport(ok, float(max_err), message)
 
 
 def _analytic(inputs, checked, outputs, upstream) -> dict[int, np.ndarray]:
@@ -103,6 +128,7 @@ def _analytic(inputs, checked, outputs, upstream) -> dict[int, np.ndarray]:
 
 def _check_full(inputs, checked, analytic, objective, contract, eps, atol, rtol):
     worst = None  # (excess, message)
+    max_err = 0.0
     for i in checked:
         data = inputs[i].data
         if not data.flags.writeable:
@@ -117,15 +143,17 @@ def _check_full(inputs, checked, analytic, objective, contract, eps, atol, rtol)
             numeric = contract(plus, minus) / (2 * eps)
             a = analytic[i][index]
             excess = abs(a - numeric) - (atol + rtol * abs(numeric))
+            max_err = _larger(max_err, abs(a - numeric))
             if not np.isfinite(a) or not np.isfinite(numeric) or excess > 0:
                 if worst is None or not excess <= worst[0]:
                     worst = (excess, f"gradcheck: input {i} (shape {data.shape}) at index {index}: "
                                      f"analytic {float(a)!r} vs numeric {float(numeric)!r} "
                                      f"(|diff| {abs(a - numeric):.3e} > atol {atol} + rtol {rtol} * |numeric|)")
-    return (worst is None), (worst[1] if worst else "")
+    return (worst is None), (worst[1] if worst else ""), max_err
 
 
 def _check_projection(inputs, checked, analytic, objective, contract, eps, atol, rtol, n, rng):
+    message, max_err = "", 0.0  # message: the first direction that disagrees
     for trial in range(n):
         directions = {i: rng.standard_normal(inputs[i].shape) for i in checked}
         originals = {i: inputs[i].data.copy() for i in checked}
@@ -139,7 +167,13 @@ def _check_projection(inputs, checked, analytic, objective, contract, eps, atol,
         for i in checked:
             inputs[i].data[...] = originals[i]
         a = float(sum(np.sum(analytic[i] * directions[i]) for i in checked))
-        if not np.isfinite(a) or abs(a - numeric) > atol + rtol * abs(numeric):
-            return False, (f"gradcheck (projection {trial}): <grad, v> analytic {float(a)!r} vs numeric "
-                           f"{float(numeric)!r} along a random direction over inputs {checked}")
-    return True, ""
+        max_err = _larger(max_err, abs(a - numeric))
+        if (not np.isfinite(a) or abs(a - numeric) > atol + rtol * abs(numeric)) and not message:
+            message = (f"gradcheck (projection {trial}): <grad, v> analytic {float(a)!r} vs numeric "
+                       f"{float(numeric)!r} along a random direction over inputs {checked}")
+    return not message, message, max_err
+
+
+def _larger(worst: float, err: float) -> float:
+    """max(worst, err), where a NaN error (a non-finite gradient) counts as the largest."""
+    return err if not err <= worst else worst

@@ -6,7 +6,8 @@
 """
 from . import functional, init, utils
 from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU
-from .module import IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
+from .containers import ModuleDict, ModuleList, Sequential
+from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear",
            "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Identity", "IncompatibleKeys",

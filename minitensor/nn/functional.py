@@ -1,11 +1,25 @@
 """``minitensor.nn.functional``: the functional API under its ``torch.nn.functional`` path.
 
 ``from minitensor.nn import functional as F`` gives the same functions as
-``minitensor.functional`` (this file only re-exports them).
+``minitensor.functional`` (this file only re-exports them, each listed by name).
 """
-from .. import functional as _functional
+from ..functional import (abs, add, amax, amin, attention_with_weights, broadcast_to, cast,
+                          cat, chunk, clamp, clone, cross_entropy, div, dropout, embedding,
+                          exp, expand, flatten, gelu, getitem, index_put, layer_norm,
+                          linear, log, log_softmax, logsumexp, masked_fill, matmul, maximum,
+                          mean, minimum, mse_loss, mul, multi_head_sdpa, neg, nll_loss,
+                          one_hot, permute, pow, relu, reshape,
+                          scaled_dot_product_attention, sigmoid, softmax, split, sqrt,
+                          squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var,
+                          where)
 
-__all__ = [name for name, value in vars(_functional).items()
-           if not name.startswith("_") and callable(value)
-           and getattr(value, "__module__", None) == _functional.__name__]
-globals().update({name: getattr(_functional, name) for name in __all__})
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
+    "abs", "cast", "clone", "maximum", "minimum", "clamp", "where", "masked_fill", "sum",
+    "mean", "amax", "amin", "var", "std", "logsumexp", "reshape", "permute", "transpose",
+    "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
+    "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
+    "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
+    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_sdpa",
+    "attention_with_weights",
+]

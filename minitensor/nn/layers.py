@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..creation import as_dtype
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..dtypes import DEFAULT_DTYPE, as_dtype
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 

@@ -1,4 +1,4 @@
-"""``Module`` and ``Parameter``, plus the containers ``Sequential``, ``ModuleList``, ``ModuleDict``.
+"""``Module`` and ``Parameter`` (the containers are in ``containers.py``).
 
 A Module registers what is assigned to it: ``self.w = Parameter(...)`` lands in the
 ordered dict ``_parameters``, ``self.fc = Linear(...)`` in ``_modules`` (``__setattr__``,
@@ -8,12 +8,12 @@ PyTorch uses (``layers.0.linear1.weight``), so state dicts move between the two 
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from ..creation import as_dtype, to_array
-from ..tensor import Tensor
+from ..dtypes import as_dtype
+from ..tensor import Tensor, to_array
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -387,167 +387,3 @@ def _copy_into(target: Tensor, array: np.ndarray) -> None:
 
 def _indent(text: str) -> str:
     return text.replace("\n", "\n  ")
-
-
-# ----------------------------------------------------------------------------- containers
-
-
-class Sequential(Module):
-    """Modules applied one after the other: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``.
-
-    Children are named "0", "1", ... (or by the keys of an ordered dict passed alone).
-    Indexing with an int returns a module, with a slice a new Sequential.
-    """
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], dict):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return type(self)(dict(items[index]))
-        return items[_check_index(type(self).__name__, index, len(items))][1]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered (names "0", "1", ...).
-
-    Args:
-        modules: optional iterable of modules.
-    """
-
-    def __init__(self, modules: Iterable[Module] | None = None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module: Module) -> None:
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._renumber(items)
-
-    def _renumber(self, items: list) -> None:
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return type(self)(items[index])
-        return items[_check_index(type(self).__name__, index, len(items))]
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        i = _check_index(type(self).__name__, index, len(self))
-        self.add_module(str(i), module)
-
-    def __delitem__(self, index) -> None:
-        items = list(self._modules.values())
-        del items[index]
-        self._renumber(items)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
-        return self.extend(modules)
-
-    def __repr__(self) -> str:
-        # As torch: runs of identical children print once, "(0-5): 6 x EncoderLayer(...)".
-        runs: list[list] = []  # [first index, last index, repr]
-        for i, m in enumerate(self):
-            r = repr(m)
-            if runs and runs[-1][2] == r:
-                runs[-1][1] = i
-            else:
-                runs.append([i, i, r])
-        if not runs:
-            return f"{type(self).__name__}()"
-        lines = [(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}") for a, b, r in runs]
-        return f"{type(self).__name__}(\n  " + "\n  ".join(_indent(x) for x in lines) + "\n)"
-
-
-class ModuleDict(Module):
-    """A dict of modules whose parameters are registered under their keys (insertion order).
-
-    Args:
-        modules: optional dict or iterable of (name, module) pairs.
-    """
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def update(self, modules) -> None:
-        items = modules.items() if isinstance(modules, dict) else modules
-        for name, m in items:
-            self[name] = m
-
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
-
-    def __setitem__(self, key: str, module: Module) -> None:
-        self.add_module(key, module)
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-
-def _check_index(container: str, index: int, n: int) -> int:
-    if not isinstance(index, (int, np.integer)):
-        raise TypeError(f"{container} indices must be integers or slices, not {type(index).__name__}")
-    if not -n <= index < n:
-        raise IndexError(f"{container}: index {index} is out of range (length {n})")
-    return int(index) % n

@@ -1,21 +1,11 @@
-"""The op registry: every differentiable op is a ``Function`` subclass recorded here.
+"""The ops: one ``Function`` subclass per op, forward and backward side by side.
 
-``@register`` only *records* the class (no magic attribute injection): the tensor
-methods that call these ops are written out by hand in ``tensor.py``. A test walks
-``REGISTRY`` and gradchecks every op, so an op cannot land without a gradient check.
+One file per op family (``elementwise``, ``reduce``, ``shape``, ``linalg``, ``fused``,
+``attention``); each class is recorded in ``REGISTRY`` (``registry.py``) by ``@register``.
+Importing ``minitensor.ops`` imports every family, so the registry is full.
 """
-from __future__ import annotations
+# The op families, in the order their ops appear in REGISTRY.
+from . import elementwise, reduce, shape, linalg, fused, attention  # noqa: F401
+from .registry import REGISTRY, register
 
-REGISTRY: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator: record ``cls`` in ``REGISTRY`` under its class name."""
-    if cls.__name__ in REGISTRY:
-        raise ValueError(f"op {cls.__name__} registered twice")
-    REGISTRY[cls.__name__] = cls
-    return cls
-
-
-# Import the op modules so that importing ``minitensor.ops`` fills the registry.
-from . import elementwise, reduce, shape, linalg, fused  # noqa: E402,F401
+__all__ = ["REGISTRY", "register", "attention", "elementwise", "fused", "linalg", "reduce", "shape"]

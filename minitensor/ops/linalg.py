@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import Function
-from . import register
+from .registry import register
 
 
 def _swap_last(a: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from . import register
+from .registry import register
 
 
 def normalize_axes(axis, ndim: int) -> tuple:

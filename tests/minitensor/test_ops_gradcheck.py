@@ -8,7 +8,7 @@ gradient ``dout`` (never a bare ``.sum()``):
 2. ``mt.gradcheck`` (through the engine's ``Tensor.backward(dout)``);
 3. through ``.backward()`` of the scalar ``(out * dout).sum()``.
 
-The sample inputs live in ``op_samples.py``; an op registered without samples fails
+The sample inputs live in ``minitensor/op_samples.py``; an op registered without samples fails
 ``test_every_registered_op_has_samples``.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from minitensor import functional as F
 from minitensor.autograd import Function, unbroadcast
 from minitensor.ops import REGISTRY
 
-from op_samples import SAMPLES
+from minitensor.op_samples import SAMPLES
 
 CASES = [(name, sample) for name in sorted(SAMPLES) for sample in SAMPLES[name]]
 IDS = [f"{name}-{sample.desc}" for name, sample in CASES]

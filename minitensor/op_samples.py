@@ -1,5 +1,8 @@
 """Sample inputs for every op in ``minitensor.ops.REGISTRY``, keyed by the op's name.
 
+The one table of op samples: the tests (``tests/minitensor/test_ops_gradcheck.py``) and
+the self-test (``python -m transformer gradcheck``) both gradcheck every op on it.
+
 ``SAMPLES[name]`` is a list of ``Sample``s. A sample builds the op's *tensor* inputs
 (float64 arrays, possibly non-contiguous views) from a NumPy generator and carries the
 op's keyword attributes, so a test can call ``REGISTRY[name].apply(*tensors, **attrs)``
@@ -8,7 +11,7 @@ broadcasting, size-1 dims, negative axes, keepdims, 0-d tensors and non-contiguo
 (transposed / strided) inputs wherever the op accepts them.
 
 Adding an op to the registry without adding samples here fails
-``test_ops_gradcheck.py::test_every_registered_op_has_samples``.
+``test_ops_gradcheck.py::test_every_registered_op_has_samples`` (and the self-test).
 """
 from __future__ import annotations
 

@@ -1,0 +1,43 @@
+"""The functional API (``minitensor.functional``, usually imported as ``F``).
+
+Every function here checks its inputs, raises an error that names the op and the
+shapes/dtypes involved, and then calls one op's ``apply`` (or composes a few). Kernels
+never see bad input. ``Tensor`` methods are one-line calls into this package.
+
+One file per op family, mirroring ``ops/`` file for file (``_checks.py`` holds the
+input checks they share):
+
+    elementwise  add sub mul div neg pow exp log sqrt tanh sigmoid abs maximum minimum
+                 clamp where masked_fill cast clone
+    reduce       sum mean amax amin var std logsumexp
+    shape        reshape permute transpose expand squeeze unsqueeze flatten getitem
+                 index_put cat stack split chunk
+    linalg       matmul linear
+    fused        relu gelu softmax log_softmax cross_entropy nll_loss mse_loss layer_norm
+                 dropout embedding one_hot
+    attention    scaled_dot_product_attention multi_head_sdpa attention_with_weights
+
+Axes follow NumPy's spelling (``axis``, ``keepdims``); PyTorch's ``dim``/``keepdim``
+are accepted as aliases.
+"""
+from .elementwise import (abs, add, cast, clamp, clone, div, exp, log, masked_fill, maximum,
+                          minimum, mul, neg, pow, sigmoid, sqrt, sub, tanh, where)
+from .reduce import amax, amin, logsumexp, mean, std, sum, var
+from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_put, permute,
+                    reshape, split, squeeze, stack, transpose, unsqueeze)
+from .linalg import linear, matmul
+from .fused import (cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax,
+                    mse_loss, nll_loss, one_hot, relu, softmax)
+from .attention import (attention_with_weights, multi_head_sdpa,
+                        scaled_dot_product_attention)
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
+    "abs", "cast", "clone", "maximum", "minimum", "clamp", "where", "masked_fill", "sum",
+    "mean", "amax", "amin", "var", "std", "logsumexp", "reshape", "permute", "transpose",
+    "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
+    "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
+    "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
+    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_sdpa",
+    "attention_with_weights",
+]
