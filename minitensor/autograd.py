@@ -11,6 +11,11 @@ How a training step flows through this file:
    and accumulates into ``.grad`` of leaf tensors.
 3. Saved arrays are dropped as soon as a node has run, unless ``retain_graph=True``.
 
+An op may have several outputs (attention returns its output and its weights): its
+forward returns a tuple of arrays, ``apply`` a tuple of Tensors that share one node,
+each knowing its ``_output_index``; the engine collects one gradient per output and
+calls ``backward(ctx, *grads)`` with None for an output no gradient reached.
+
 A node keeps references to its parent *nodes* and to leaf tensors only, never to
 intermediate tensors, so the only activation memory a graph holds is what ops saved.
 """
@@ -38,6 +43,7 @@ class Context:
     Attributes an op may use:
         needs_input_grad: tuple of bools, one per tensor input (skip work for False).
         saved_arrays: the arrays given to ``save_for_backward`` (checked on access).
+        n_outputs: how many tensors forward returned (1 for almost every op).
         Any other attribute an op sets on ``ctx`` in forward (axis, shapes, ...).
     """
 
@@ -47,6 +53,9 @@ class Context:
         # Parent of input i: its node (non-leaf), the tensor itself (leaf that requires
         # grad), or None (no gradient flows there).
         self.parents = tuple([_parent_of(t) for t in inputs]) if requires_grad else ()
+        # Which output of its parent node each input is (always 0 but after a
+        # multi-output op).
+        self.parent_slots = tuple([t._output_index for t in inputs]) if requires_grad else ()
         self.needs_input_grad = tuple([p is not None for p in self.parents]) if requires_grad \
             else (False,) * len(inputs)
         arrays = [t._data for t in inputs]
@@ -55,8 +64,9 @@ class Context:
         self._saved: tuple | None = ()
         self._saved_versions: list[tuple[VersionCounter, int]] = []
         self._freed = False
-        self.hooks: list[Callable] = []        # gradient hooks of the (non-leaf) output
-        self.retained: weakref.ref | None = None  # output tensor, when it called retain_grad()
+        self.n_outputs = 1
+        self.hooks: dict[int, list[Callable]] = {}  # gradient hooks of output i (non-leaf)
+        self.retained: dict[int, weakref.ref] = {}  # output i, when it called retain_grad()
         self.created_at: str | None = None     # user code location (anomaly mode only)
         self.output_is_view = False            # output shares memory with input 0 (is_view ops)
 
@@ -88,13 +98,13 @@ class Context:
                     "instead, or .clone() the tensor before modifying it.")
         return self._saved
 
-    def _record_saved_versions(self, inputs: tuple, output) -> None:
+    def _record_saved_versions(self, inputs: tuple, outputs: tuple) -> None:
         """Remember the version of every tensor whose array was saved (in-place detection).
 
         A saved array may also be a *view* of an input (Linear keeps ``x.reshape(-1, C)``,
         kernels flatten rows), so memory overlap counts, not only identity.
         """
-        tensors = (*inputs, output)
+        tensors = (*inputs, *outputs)
         for array in _flatten_saved(self._saved):
             if not isinstance(array, np.ndarray):
                 continue
@@ -131,8 +141,10 @@ class Function:
 
     Subclasses implement two static methods::
 
-        forward(ctx, *arrays, **attrs) -> array
+        forward(ctx, *arrays, **attrs) -> array (or a tuple of arrays: several outputs)
         backward(ctx, grad) -> one gradient (array or None) per tensor input
+                               (several outputs: backward(ctx, *grads), None where no
+                               gradient reached that output)
 
     Backward may return gradients in the *broadcast* shape; the engine sums them back to
     each input's shape. ``is_view = True`` marks ops whose output may share memory with
@@ -159,7 +171,10 @@ class Function:
         if anomaly:
             ctx.created_at = _user_code_location()
         with np.errstate(**_QUIET):
-            out = np.asarray(cls.forward(ctx, *[t._data for t in inputs], **attrs))
+            out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
+        if isinstance(out, tuple):
+            return _wrap_outputs(cls, ctx, inputs, out, requires_grad, anomaly)
+        out = np.asarray(out)
         if anomaly:
             _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
         result = Tensor._make(out, ctx if requires_grad else None)
@@ -167,8 +182,25 @@ class Function:
             result._version_counter = inputs[0]._version_counter
             ctx.output_is_view = True
         if requires_grad:
-            ctx._record_saved_versions(inputs, result)
+            ctx._record_saved_versions(inputs, (result,))
         return result
+
+
+def _wrap_outputs(cls, ctx: Context, inputs: tuple, arrays: tuple, requires_grad: bool,
+                  anomaly: bool) -> tuple:
+    """The Tensors of a multi-output op: one per array, all on the same node."""
+    results = []
+    for i, array in enumerate(arrays):
+        array = np.asarray(array)
+        if anomaly:
+            _check_finite(array, f"{cls.__name__} forward produced NaN/Inf in output {i}", ctx)
+        t = Tensor._make(array, ctx if requires_grad else None)
+        t._output_index = i
+        results.append(t)
+    ctx.n_outputs = len(results)
+    if requires_grad:
+        ctx._record_saved_versions(inputs, tuple(results))
+    return tuple(results)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -206,7 +238,10 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
         _accumulate_leaf(root, gradient)
         return
     consumers = _count_consumers(root._node)
-    pending: dict[Context, np.ndarray] = {root._node: gradient}
+    # The gradient waiting for each node: an array, or for a multi-output node a list
+    # with one entry (array or None) per output.
+    pending: dict[Context, Any] = {}
+    _add_pending(pending, root._node, root._output_index, gradient)
     # Leaf gradients are summed here first, so a leaf's hooks see its total gradient once
     # (as in PyTorch), not one call per use of the leaf.
     leaf_grads: dict = {}
@@ -218,10 +253,11 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
             grad = pending.pop(node, None)
             grads: tuple = ()
             if grad is not None:
-                if node.hooks or node.retained is not None:
+                if node.hooks or node.retained:
                     grad = _run_node_hooks(node, grad)
                 with np.errstate(**_QUIET):
-                    grads = node.op.backward(node, grad)
+                    grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
+                        else node.op.backward(node, grad)
                 if not isinstance(grads, tuple):
                     grads = (grads,)
                 if len(grads) != len(node.parents):
@@ -240,9 +276,7 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                                          f"of input {i}", node)
                 if isinstance(parent, Context):
                     if g is not None:
-                        # First contribution is stored as is; a second allocates a new
-                        # array, so a gradient shared between two inputs is never changed.
-                        pending[parent] = g if parent not in pending else pending[parent] + g
+                        _add_pending(pending, parent, node.parent_slots[i], g)
                     consumers[parent] -= 1
                     if consumers[parent] == 0:
                         ready.append(parent)
@@ -250,6 +284,19 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                     leaf_grads[parent] = g if parent not in leaf_grads else leaf_grads[parent] + g
         for leaf, g in leaf_grads.items():
             _accumulate_leaf(leaf, g)
+
+
+def _add_pending(pending: dict, node: Context, slot: int, g: np.ndarray) -> None:
+    """Add ``g`` to the gradient waiting for output ``slot`` of ``node``.
+
+    The first contribution is stored as is; a second allocates a new array, so a
+    gradient shared between two inputs (Add returns one g for both) is never changed.
+    """
+    if node.n_outputs == 1:
+        pending[node] = g if node not in pending else pending[node] + g
+        return
+    slots = pending.setdefault(node, [None] * node.n_outputs)
+    slots[slot] = g if slots[slot] is None else slots[slot] + g
 
 
 def _count_consumers(root: Context) -> dict[Context, int]:
@@ -272,12 +319,19 @@ def _fit_to_input(g: np.ndarray, node: Context, i: int) -> np.ndarray:
     return g.astype(dtype, copy=False) if g.dtype != dtype else g
 
 
-def _run_node_hooks(node: Context, grad: np.ndarray) -> np.ndarray:
-    for hook in node.hooks:
+def _run_node_hooks(node: Context, grad):
+    """Run the hooks (and retain_grad) of each output of ``node`` on its gradient."""
+    if node.n_outputs == 1:
+        return _run_output_hooks(node, 0, grad)
+    return [g if g is None else _run_output_hooks(node, i, g) for i, g in enumerate(grad)]
+
+
+def _run_output_hooks(node: Context, slot: int, grad: np.ndarray) -> np.ndarray:
+    for hook in node.hooks.get(slot, ()):
         replaced = hook(Tensor._make(grad, None))
         if replaced is not None:
             grad = np.asarray(replaced.data if isinstance(replaced, Tensor) else replaced)
-    kept = node.retained() if node.retained is not None else None
+    kept = node.retained[slot]() if slot in node.retained else None
     if kept is not None:
         kept.grad = Tensor._make(grad.copy() if kept.grad is None else kept.grad.data + grad, None)
     return grad

@@ -5,6 +5,7 @@ A tensor holds
     grad           a Tensor with d(loss)/d(this), filled by ``backward()`` on leaves
     requires_grad  whether ops on it record a graph
     _node          the ``autograd.Context`` that produced it (None for leaves)
+    _output_index  which output of that node it is (0 unless the op has several)
 
 This file holds what a tensor *is*: its fields, conversions to NumPy and Python, its
 place in the graph (detach, hooks) and the machinery of in-place changes. What a tensor
@@ -41,8 +42,8 @@ class Tensor:
     defined in ``tensor_methods.py``.
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_version_counter", "_hooks",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_output_index", "_version_counter",
+                 "_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
@@ -53,6 +54,7 @@ class Tensor:
         self._data = data
         self.grad: Tensor | None = None
         self._node = node
+        self._output_index = 0  # which output of ``_node`` this is (multi-output ops)
         self._requires_grad = node is not None
         self._version_counter = VersionCounter()
         self._hooks: list[Callable] = []
@@ -177,7 +179,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         if self._node is not None:
-            self._node.retained = weakref.ref(self)
+            self._node.retained[self._output_index] = weakref.ref(self)
 
     def register_hook(self, hook: Callable):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
@@ -185,7 +187,8 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that "
                                "doesn't require gradient")
-        hooks = self._hooks if self._node is None else self._node.hooks
+        hooks = self._hooks if self._node is None else \
+            self._node.hooks.setdefault(self._output_index, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
@@ -207,12 +210,14 @@ class Tensor:
                                f"shape {self.shape}) of a tensor that requires grad is not "
                                "supported; use an out-of-place op or .clone() the view first")
         old = Tensor._make(self._data.copy(), self._node)
+        old._output_index = self._output_index
         old._requires_grad = self._requires_grad
         result = compute(old)
         np.copyto(self._data, result.data, casting="same_kind")
         self._version_counter.value += 1
         if recording and result.requires_grad:
             self._node, self._requires_grad = result._node, True
+            self._output_index = result._output_index
         return self
 
     # ------------------------------------------------------------------ printing
