@@ -1,5 +1,9 @@
 """Checkpoints as safetensors files: ``save``, ``load``, ``load_metadata``. No pickle, ever.
 
+Also the project's one atomic writer (``atomic_write``) and one codec for nested state
+(``split_arrays``/``join_arrays``: an optimizer's state dict becomes arrays for a
+safetensors file plus a JSON document, and back).
+
 A write is atomic: the bytes go to a temporary file in the destination folder, are
 fsync'ed, and only then renamed over the destination (``os.replace``), so a crash or an
 error mid-save leaves the previous checkpoint intact and no temporary file behind.
@@ -10,6 +14,7 @@ import json
 import os
 import struct
 import tempfile
+from typing import Any
 
 import numpy as np
 import safetensors
@@ -165,3 +170,59 @@ def _end_offset(path: str, name: str, info) -> int:
 
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
+
+
+# ----------------------------------------------------------------- nested state <-> (JSON, arrays)
+
+
+def split_arrays(obj: Any, prefix: str = "") -> tuple[Any, dict[str, np.ndarray]]:
+    """Separate the arrays of a nested dict/list structure from the rest.
+
+    Every ndarray (or Tensor) is replaced by ``{"__array__": key}`` and returned in
+    the dict of arrays under that key; NumPy scalars become Python numbers; int dict
+    keys are kept as ``{"__int_keys__": ...}`` so they come back as ints.
+
+    Args:
+        obj: e.g. an optimizer state_dict.
+        prefix: key prefix for the arrays.
+
+    Returns:
+        (a JSON-serialisable structure, {key: array}).
+    """
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(x: Any, path: str) -> Any:
+        if isinstance(x, Tensor):
+            x = x.data
+        if isinstance(x, np.ndarray):
+            arrays[path] = np.ascontiguousarray(x)
+            return {"__array__": path}
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, dict):
+            int_keys = bool(x) and all(isinstance(k, (int, np.integer)) for k in x)
+            body = {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+            return {"__int_keys__": body} if int_keys else body
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(x)]
+        if isinstance(x, (str, int, float, bool)) or x is None:
+            return x
+        raise TypeError(f"split_arrays: cannot store a value of type {type(x).__name__} at {path!r}")
+
+    return walk(obj, prefix), arrays
+
+
+def join_arrays(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Inverse of `split_arrays`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            key = obj["__array__"]
+            if key not in arrays:
+                raise CheckpointError(f"join_arrays: array {key!r} is missing")
+            return arrays[key]
+        if set(obj) == {"__int_keys__"}:
+            return {int(k): join_arrays(v, arrays) for k, v in obj["__int_keys__"].items()}
+        return {k: join_arrays(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [join_arrays(v, arrays) for v in obj]
+    return obj

@@ -33,7 +33,7 @@ import numpy as np
 
 import minitensor as mt
 from minitensor import io as mt_io
-from minitensor.io import atomic_write
+from minitensor.io import atomic_write, join_arrays, split_arrays
 from .data import Vocab
 
 PathLike = str | os.PathLike[str]
@@ -52,62 +52,6 @@ class CheckpointError(mt_io.CheckpointError):
     A kind of `minitensor.io.CheckpointError` (one hierarchy: catching that one also
     catches this), hence a ValueError.
     """
-
-
-# ---- nested state <-> (JSON, arrays) ----------------------------------------------------
-
-
-def split_arrays(obj: Any, prefix: str = "") -> tuple[Any, dict[str, np.ndarray]]:
-    """Separate the arrays of a nested dict/list structure from the rest.
-
-    Every ndarray (or Tensor) is replaced by ``{"__array__": key}`` and returned in
-    the dict of arrays under that key; NumPy scalars become Python numbers; int dict
-    keys are kept as ``{"__int_keys__": ...}`` so they come back as ints.
-
-    Args:
-        obj: e.g. an optimizer state_dict.
-        prefix: key prefix for the arrays.
-
-    Returns:
-        (a JSON-serialisable structure, {key: array}).
-    """
-    arrays: dict[str, np.ndarray] = {}
-
-    def walk(x: Any, path: str) -> Any:
-        if isinstance(x, mt.Tensor):
-            x = x.data
-        if isinstance(x, np.ndarray):
-            arrays[path] = np.ascontiguousarray(x)
-            return {"__array__": path}
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, dict):
-            int_keys = bool(x) and all(isinstance(k, (int, np.integer)) for k in x)
-            body = {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
-            return {"__int_keys__": body} if int_keys else body
-        if isinstance(x, (list, tuple)):
-            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(x)]
-        if isinstance(x, (str, int, float, bool)) or x is None:
-            return x
-        raise TypeError(f"checkpoint: cannot store a value of type {type(x).__name__} at {path!r}")
-
-    return walk(obj, prefix), arrays
-
-
-def join_arrays(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """Inverse of `split_arrays`."""
-    if isinstance(obj, dict):
-        if set(obj) == {"__array__"}:
-            key = obj["__array__"]
-            if key not in arrays:
-                raise CheckpointError(f"checkpoint: array {key!r} is missing from the optimizer file")
-            return arrays[key]
-        if set(obj) == {"__int_keys__"}:
-            return {int(k): join_arrays(v, arrays) for k, v in obj["__int_keys__"].items()}
-        return {k: join_arrays(v, arrays) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [join_arrays(v, arrays) for v in obj]
-    return obj
 
 
 # ---- writing -------------------------------------------------------------------------
@@ -285,7 +229,11 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         raise CheckpointError(f"{str(folder)!r} is not a transformer checkpoint (format {config.get('format')!r})")
     if config.get("version", 0) > VERSION:
         raise CheckpointError(f"checkpoint {str(folder)!r} has version {config['version']}; this code reads <= {VERSION}")
-    state["optimizer"] = join_arrays(state.get("optimizer", {}), opt_arrays)
+    try:
+        state["optimizer"] = join_arrays(state.get("optimizer", {}), opt_arrays)
+    except mt_io.CheckpointError as exc:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: the optimizer file is incomplete "
+                              f"({exc})") from None
     model_state = {k: np.asarray(v) for k, v in model_state.items()}
     run_dir = folder.parent.parent if folder.parent.name == CHECKPOINTS else folder.parent
     return Checkpoint(folder, run_dir, config, vocab, state, model_state)

@@ -6,8 +6,7 @@
 """
 from . import lr_scheduler
 from .adam import Adam, AdamW
-from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "flatten_state_dict",
-           "unflatten_state_dict"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]

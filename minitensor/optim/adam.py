@@ -1,18 +1,10 @@
 """Adam and AdamW (decoupled weight decay), with torch's exact update.
 
-Per parameter p with gradient g, at step t (torch's ``_single_tensor_adam``):
-
-    g = g + weight_decay * p                      (Adam: L2 penalty in the gradient)
-    p = p * (1 - lr * weight_decay)               (AdamW: decay the weights directly)
-    m = lerp(m, g, 1 - beta1)                     = beta1 m + (1 - beta1) g
-    v = beta2 v + (1 - beta2) g^2
-    v_max = max(v_max, v)                         (amsgrad: use v_max below instead of v)
-    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-
-The classes keep the options and the per-parameter state; the update itself is a
-kernel, ``kernels.get().adam_step``: ``kernels/numpy_ref/adam.py`` is the readable NumPy
+The update of one parameter, written out step by step with torch's formulas
+(``_single_tensor_adam``), is a kernel: ``kernels/numpy_ref/adam.py`` is its readable NumPy
 version, and with the numba backend the same update runs as one fused pass per parameter
-(``kernels/numba_cpu/adam.py``, bit-identical).
+(``kernels/numba_cpu/adam.py``, bit-identical). The classes here keep the options and the
+per-parameter state (step, m, v, v_max) and call ``kernels.get().adam_step``.
 """
 from __future__ import annotations
 

@@ -3,13 +3,12 @@
 Subclasses implement ``_update(group, params)``, which changes ``p.data`` in place with
 NumPy (no graph is recorded: updates are array arithmetic, not ops). ``state_dict()``
 holds only arrays and plain numbers (torch's layout: parameters are numbered 0..N-1 in
-group order); ``flatten_state_dict`` splits it into arrays for a safetensors file and a
-JSON string for its metadata.
+group order); ``minitensor.io.split_arrays`` separates its arrays (for a safetensors
+file) from the rest (JSON).
 """
 from __future__ import annotations
 
 import copy
-import json
 from typing import Callable, Iterable
 
 import numpy as np
@@ -202,46 +201,3 @@ def _cast_state(key: str, value, p: Tensor):
         dtype = p.dtype if value.dtype.kind == "f" else value.dtype
         return np.array(value, dtype=dtype, copy=True)
     return value
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def flatten_state_dict(state_dict: dict, prefix: str = "optimizer.") -> tuple[dict, str]:
-    """Split an optimizer state dict into arrays and a JSON string (for safetensors).
-
-    Args:
-        state_dict: from ``Optimizer.state_dict()``.
-        prefix: prepended to the array names.
-    Returns:
-        ``(arrays, json_str)``: ``{"optimizer.state.3.exp_avg": ndarray, ...}`` and the
-        rest (step counts, group options) as JSON. ``unflatten_state_dict`` inverts it.
-    """
-    arrays, scalars = {}, {}
-    for idx, s in state_dict["state"].items():
-        for k, v in s.items():
-            if isinstance(v, np.ndarray):
-                arrays[f"{prefix}state.{idx}.{k}"] = v
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    meta = {"prefix": prefix, "scalars": scalars, "param_groups": state_dict["param_groups"]}
-    return arrays, json.dumps(meta)
-
-
-def unflatten_state_dict(arrays: dict, json_str: str) -> dict:
-    """Rebuild the optimizer state dict from ``flatten_state_dict``'s two parts.
-
-    Args:
-        arrays: ``{name: ndarray}`` (other keys, e.g. model weights, are ignored).
-        json_str: the JSON string.
-    Returns:
-        A dict for ``Optimizer.load_state_dict``.
-    """
-    meta = json.loads(json_str)
-    prefix = meta["prefix"] + "state."
-    state: dict[int, dict] = {int(i): dict(s) for i, s in meta["scalars"].items()}
-    for name, value in arrays.items():
-        if name.startswith(prefix):
-            idx, key = name[len(prefix):].split(".", 1)
-            state.setdefault(int(idx), {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}

@@ -225,8 +225,8 @@ def test_checkpoint_contents(tmp_path):
 def test_split_and_join_arrays_roundtrip():
     state = {"state": {0: {"step": 3, "exp_avg": np.arange(3.0)}, 2: {"m": np.ones((2, 2), np.float32)}},
              "param_groups": [{"lr": 0.1, "betas": (0.9, 0.98), "params": [0, 2]}]}
-    doc, arrays = ckpt.split_arrays(state)
-    back = ckpt.join_arrays(json.loads(json.dumps(doc)), arrays)
+    doc, arrays = mt.io.split_arrays(state)
+    back = mt.io.join_arrays(json.loads(json.dumps(doc)), arrays)
     assert back["state"][0]["step"] == 3 and np.array_equal(back["state"][0]["exp_avg"], np.arange(3.0))
     assert back["state"][2]["m"].dtype == np.float32
     assert back["param_groups"][0]["betas"] == [0.9, 0.98]
