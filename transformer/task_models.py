@@ -22,6 +22,7 @@ import minitensor as mt
 from minitensor import Tensor, nn
 from minitensor import functional as F
 
+from . import metrics
 from .config import TransformerConfig
 from .layers import TransformerEncoderLayer
 from .masks import causal_mask
@@ -258,12 +259,8 @@ def best_span(start_logits, end_logits, max_answer_len: int = 30) -> np.ndarray:
     """argmax over start <= end < start + max_answer_len of start + end logits -> (B, 2)."""
     s = np.asarray(_array(start_logits), dtype=np.float64)                      # (B, S)
     e = np.asarray(_array(end_logits), dtype=np.float64)                        # (B, S)
-    S = s.shape[1]
-    i, j = np.indices((S, S))
-    valid = (j >= i) & (j < i + max_answer_len)                                 # (S, S)
-    scores = np.where(valid, s[:, :, None] + e[:, None, :], -np.inf)            # (B, S, S)
-    flat = scores.reshape(len(s), -1).argmax(axis=1)                            # (B,)
-    return np.stack([flat // S, flat % S], axis=1)
+    start, end = metrics.best_span(s, e, np.ones(s.shape, dtype=bool), max_answer_len)
+    return np.stack([start, end], axis=1)                                       # (B, 2)
 
 
 def _array(x):
