@@ -35,7 +35,8 @@ from .tensor import Tensor
 _CONVENTIONS = ("attend", "blocked")
 
 
-def additive_mask(mask, dtype, true_means: str, name: str = "attention") -> np.ndarray | None:
+def additive_mask(mask, dtype, true_means: str, name: str = "attention",
+                  label: str = "mask") -> np.ndarray | None:
     """A bool or float mask (ndarray, Tensor or nested lists) as an additive float array.
 
     Args:
@@ -43,7 +44,7 @@ def additive_mask(mask, dtype, true_means: str, name: str = "attention") -> np.n
         dtype: the scores' dtype; the result has it.
         true_means: "attend" (bool True = may attend, torch.nn.functional's convention)
             or "blocked" (bool True = may NOT attend, torch.nn's modules' convention).
-        name: the caller, for the error message.
+        name, label: the caller and the argument, for the error message.
     Returns:
         None for None; else an array of ``dtype``: 0 = visible, -inf = blocked (float
         masks keep their values).
@@ -57,7 +58,7 @@ def additive_mask(mask, dtype, true_means: str, name: str = "attention") -> np.n
         visible = m if true_means == "attend" else ~m
         return np.where(visible, np.asarray(0, dtype), np.asarray(-np.inf, dtype))
     if m.dtype.kind != "f":
-        raise DTypeError(f"{name}: attention masks must be bool or float, got dtype {m.dtype} "
+        raise DTypeError(f"{name}: {label} must be bool or float, got dtype {m.dtype} "
                          f"(shape {m.shape})")
     return m.astype(dtype, copy=False)
 

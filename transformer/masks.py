@@ -69,4 +69,4 @@ def to_additive(mask, dtype) -> np.ndarray | None:
 
     Bool masks become 0 where allowed and -inf where blocked; float masks are cast.
     """
-    return core_masks.additive_mask(mask, dtype, true_means="blocked")
+    return core_masks.additive_mask(mask, dtype, true_means="blocked", name="to_additive")

@@ -68,7 +68,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if is_causal and attn_mask is not None:
         raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
     _check_dropout(name, dropout_p)
-    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name)
+    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name,
+                         label="attn_mask")
     lead = _attention_shapes(name, query, key, value, mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
@@ -152,7 +153,8 @@ def multi_head_attention(query: Tensor, key: Tensor | None, value: Tensor | None
         raise ShapeError(f"{name}: batch or key length differ: query {q_shape}, key {k_shape}, "
                          f"value {v_shape}")
     (b, tq, width), tk = q_shape, k_shape[1]
-    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name)
+    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name,
+                         label="attn_mask")
     _check_mask_fits(name, mask, (b, num_heads, tq, tk))
     scale = 1.0 / math.sqrt(width // num_heads) if scale is None else float(scale)
     return A.Attention.apply(*inputs, layout=layout, num_heads=int(num_heads), mask=mask,

@@ -27,7 +27,7 @@ def test_float_masks_are_cast_tensors_read_and_none_passes():
 
 
 def test_bad_dtype_and_bad_convention_are_named():
-    with pytest.raises(DTypeError, match="my_op.*int64.*shape \\(2,\\)"):
+    with pytest.raises(DTypeError, match="my_op: mask must be bool or float.*int64.*shape \\(2,\\)"):
         masks.additive_mask(np.array([1, 2]), np.float64, true_means="attend", name="my_op")
     with pytest.raises(ValueError, match="true_means"):
         masks.additive_mask(np.array([True]), np.float64, true_means="allowed")
