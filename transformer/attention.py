@@ -14,6 +14,7 @@ import numpy as np
 import minitensor as mt
 from minitensor import Tensor, nn
 from minitensor import functional as F
+from minitensor import masks as core_masks
 
 from .masks import to_additive
 
@@ -26,23 +27,24 @@ class KVCache:
     * ``static=True`` (cross-attention): the first call projects ``key``/``value`` (the
       encoder memory) once; later calls reuse them and ignore ``key``/``value``.
 
-    ``k`` and ``v`` are (B, H, S, head_dim) tensors (None before the first call).
+    ``k`` and ``v`` are (B, S, E) tensors, the heads side by side as the projections
+    make them (None before the first call).
     """
 
     def __init__(self, static: bool = False):
         self.static = static
-        self.k: Tensor | None = None  # (B, H, S, hd)
-        self.v: Tensor | None = None  # (B, H, S, hd)
+        self.k: Tensor | None = None  # (B, S, E)
+        self.v: Tensor | None = None  # (B, S, E)
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[2]
+        return 0 if self.k is None else self.k.shape[1]
 
     def reorder(self, index) -> None:
         """Keep batch rows ``index`` (B',) in that order (beam search's parent beams)."""
         if self.k is not None:
             index = np.asarray(index, dtype=np.int64)
-            self.k = mt.tensor(self.k.data[index])  # (B', H, S, hd)
-            self.v = mt.tensor(self.v.data[index])  # (B', H, S, hd)
+            self.k = mt.tensor(self.k.data[index])  # (B', S, E)
+            self.v = mt.tensor(self.v.data[index])  # (B', S, E)
 
 
 class MultiheadAttention(nn.Module):
@@ -125,8 +127,8 @@ class MultiheadAttention(nn.Module):
             value: (S, N, vdim) / (N, S, vdim) / (S, vdim).
             key_padding_mask: (N, S) (or (S,) unbatched); bool True = ignore that key,
                 float = added to the scores.
-            need_weights: also return the attention weights (materialized path);
-                False uses the fused ``F.scaled_dot_product_attention`` kernel.
+            need_weights: also return the attention weights (materialized kernel);
+                False (without dropout) lets the fused kernel run.
             attn_mask: (L, S) or (N * num_heads, L, S); bool True = may NOT attend,
                 float = added to the scores.
             average_attn_weights: return weights averaged over heads (N, L, S) instead
@@ -142,7 +144,7 @@ class MultiheadAttention(nn.Module):
         # 1. Make everything batch-first (N, L, E); remember how to undo it.
         is_batched = query.ndim == 3
         self._check_shapes(query, key, value, key_padding_mask, is_batched)
-        self_attn = query is key and key is value
+        self_attn, kv_same = query is key and key is value, key is value
         if not is_batched:
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)  # (1, L|S, E)
             if key_padding_mask is not None:
@@ -152,70 +154,36 @@ class MultiheadAttention(nn.Module):
                                  value.transpose(0, 1))                                 # (N, L|S, E)
         N, L, E = query.shape
 
-        # 2. Project: q = query W^Q + b^Q, k = key W^K + b^K, v = value W^V + b^V.
+        # 2. Project: q = query W^Q + b^Q, k = key W^K + b^K, v = value W^V + b^V. The
+        #    heads stay side by side in the last axis: (N, T, E) is H heads of hd features.
         past = len(cache) if cache is not None and not cache.static else 0
-        reuse = cache is not None and cache.static and cache.k is not None
-        hook = self._capture_hook
-        want_weights = need_weights or hook is not None
-        dropout_p = self.dropout if self.training else 0.0
-        # Training with dropout (its weights are materialized anyway) attends on the
-        # projections as they come out, heads side by side (F.multi_head_sdpa): no head
-        # split/merge ops, and k, v (and q) stay packed in one projection when they can.
-        # Otherwise the heads are split into (N, H, T, hd).
-        merged = dropout_p > 0.0 and not want_weights and cache is None
-        packed = self._qkv_same_embed_dim and not reuse
-        if merged and packed and self_attn:
-            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias), None, None  # (N, L, 3E)
-        elif merged and packed and key is value:
-            q, k, v = self._project(query, 0), self._project(key, 1, count=2), None   # (N, L, E), (N, S, 2E)
-        elif self_attn and packed:
-            q, k, v = F.linear(query, self.in_proj_weight,
-                               self.in_proj_bias).chunk(3, axis=-1)                     # 3 x (N, L, E)
-        else:
-            q = self._project(query, 0)                                                 # (N, L, E)
-            k = None if reuse else self._project(key, 1)                                # (N, S, E)
-            v = None if reuse else self._project(value, 2)                              # (N, S, E)
-        if merged:
-            S = L if k is None else k.shape[1]
-        else:
-            q = self._split_heads(q)                                                    # (N, H, L, hd)
-            if reuse:
-                k, v = cache.k, cache.v                                                 # (N, H, S, hd)
-            else:
-                k, v = self._split_heads(k), self._split_heads(v)                       # (N, H, S, hd)
-                if cache is not None:
-                    if past:
-                        k = mt.cat([cache.k, k], axis=2)                                # (N, H, P+S, hd)
-                        v = mt.cat([cache.v, v], axis=2)                                # (N, H, P+S, hd)
-                    cache.k, cache.v = k, v
-            S = k.shape[2]
+        q, k, v = self._project_qkv(query, key, value, self_attn, kv_same, cache)    # see there
+        S = L if k is None else k.shape[1]
 
         # 3. Masks -> one additive float mask (0 = visible, -inf = blocked), (N|1, H|1, L, S).
+        hook = self._capture_hook
+        want_weights = need_weights or hook is not None
+        # is_causal alone (no padding, no cache offset) lets the kernel skip the masked half.
         use_causal_kernel = (is_causal and key_padding_mask is None and not want_weights
                              and past == 0 and L == S)
         mask = None
         if not use_causal_kernel:
             if is_causal and attn_mask is None:
-                attn_mask = np.triu(np.ones((L, S), dtype=bool), k=past + 1)            # (L, S)
-            mask = self._merge_masks(attn_mask, key_padding_mask, N, L, S, q.dtype)
+                attn_mask = core_masks.causal_mask(L, S, past)                          # (L, S)
+            mask = self._merge_masks(attn_mask, key_padding_mask, N, L, S, query.dtype)
 
-        # 4. Scaled dot-product attention per head: softmax(q k^T / sqrt(hd) + mask) v.
+        # 4. Attend, every head at once: softmax(q_h k_h^T / sqrt(hd) + mask) v_h; the
+        #    Function splits the heads and merges them back (out (N, L, E)).
+        dropout_p = self.dropout if self.training else 0.0
+        out = F.multi_head_attention(q, k, v, self.num_heads, attn_mask=mask, dropout_p=dropout_p,
+                                     is_causal=use_causal_kernel, need_weights=want_weights)
         weights = None
-        if merged:
-            out = F.multi_head_sdpa(q, k, v, self.num_heads, attn_mask=mask, dropout_p=dropout_p,
-                                    is_causal=use_causal_kernel)                        # (N, L, E)
-        elif want_weights:
-            out, weights = F.attention_with_weights(q, k, v, attn_mask=mask,
-                                                    dropout_p=dropout_p)                # (N, H, L, hd), (N, H, L, S)
+        if want_weights:
+            out, weights = out                                                          # (N, L, E), (N, H, L, S)
             if hook is not None:
                 hook(self, weights.data)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                                 is_causal=use_causal_kernel)           # (N, H, L, hd)
 
-        # 5. Concatenate the heads and apply the output projection W^O.
-        if not merged:
-            out = out.transpose(1, 2).reshape(N, L, E)                                  # (N, L, E)
+        # 5. Output projection W^O.
         out = self.out_proj(out)                                                        # (N, L, E)
 
         # 6. Back to the caller's layout; average the weights over heads if asked.
@@ -232,10 +200,33 @@ class MultiheadAttention(nn.Module):
         return out, weights
 
     # ------------------------------------------------------------------ helpers
-    def _split_heads(self, x: Tensor) -> Tensor:
-        """(N, T, E) -> (N, H, T, head_dim)."""
-        N, T, _ = x.shape
-        return x.reshape(N, T, self.num_heads, self.head_dim).transpose(1, 2)           # (N, H, T, hd)
+    def _project_qkv(self, query: Tensor, key: Tensor, value: Tensor, self_attn: bool,
+                     kv_same: bool, cache: KVCache | None):
+        """The input projections, packed as far as they can be, and the KV cache.
+
+        Returns (q, k, v) as ``F.multi_head_attention`` takes them: (N, L, 3E), None, None
+        (self-attention, one product with in_proj_weight); (N, L, E), (N, S, 2E), None
+        (key is value: k and v in one product); or three (N, L|S, E) tensors. With a
+        cache, k and v are separate and hold every cached position too.
+        """
+        packed = self._qkv_same_embed_dim
+        if cache is None:
+            if packed and self_attn:
+                return F.linear(query, self.in_proj_weight, self.in_proj_bias), None, None  # (N, L, 3E)
+            if packed and kv_same:
+                return self._project(query, 0), self._project(key, 1, count=2), None   # (N, L, E), (N, S, 2E)
+            return self._project(query, 0), self._project(key, 1), self._project(value, 2)
+        if cache.static and cache.k is not None:                       # cross-attention, memory cached
+            return self._project(query, 0), cache.k, cache.v                            # (N, L, E), 2 x (N, S, E)
+        if packed and self_attn:
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, axis=-1)  # 3 x (N, L, E)
+        else:
+            q, k, v = self._project(query, 0), self._project(key, 1), self._project(value, 2)
+        if len(cache) and not cache.static:
+            k = mt.cat([cache.k, k], axis=1)                                            # (N, P+S, E)
+            v = mt.cat([cache.v, v], axis=1)                                            # (N, P+S, E)
+        cache.k, cache.v = k, v
+        return q, k, v
 
     def _project(self, x: Tensor, which: int, count: int = 1) -> Tensor:
         """x (N, T, in) -> x W_which^T + b_which (N, T, E); which = 0 (q), 1 (k), 2 (v).

@@ -7,11 +7,13 @@ Which mask means what
 function / argument                         shape       bool True means  float values
 ==========================================  ==========  ===============  =====================
 ``causal_mask(T)``                          (T, T)      blocked          --
+``square_subsequent_mask(T)``               (T, T)      --               0, -inf above diag
 ``padding_mask(tokens, pad_id)``            (B, S)      blocked (PAD)    --
 ``MultiheadAttention(attn_mask=...)``,      (L, S) or   blocked          added to the scores
 ``Transformer(src_mask/tgt_mask/...)``      (B*H, L, S)                  (-inf blocks)
 ``..._key_padding_mask``                    (B, S)      blocked          added to the scores
-``F.scaled_dot_product_attention``          (.., L, S)  **may attend**   added to the scores
+``F.scaled_dot_product_attention``,         (.., L, S)  **may attend**   added to the scores
+``F.multi_head_attention``                  (B, H, L, S)
 ==========================================  ==========  ===============  =====================
 
 The last row is the odd one out, exactly as in PyTorch: ``torch.nn.functional.
@@ -20,12 +22,16 @@ scaled_dot_product_attention`` (and ``minitensor.functional``'s) reads a boolean
 "True = masked out". ``MultiheadAttention`` converts its masks to additive float masks
 before calling the functional kernels, so the two conventions never meet. To use a
 mask from this module with ``F.scaled_dot_product_attention`` directly, pass ``~mask``.
+
+Every conversion is ``minitensor.masks``' (the core's one mask helper, which names the
+convention at each call); the functions here are its torch.nn-convention faces.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from minitensor import Tensor
+from minitensor import masks as core_masks
 
 
 def causal_mask(size: int) -> np.ndarray:
@@ -36,7 +42,7 @@ def causal_mask(size: int) -> np.ndarray:
     Returns:
         np.ndarray of dtype bool, shape (T, T).
     """
-    return np.triu(np.ones((size, size), dtype=bool), k=1)  # (T, T)
+    return core_masks.causal_mask(size)  # (T, T)
 
 
 def padding_mask(tokens, pad_id: int) -> np.ndarray:
@@ -55,7 +61,7 @@ def padding_mask(tokens, pad_id: int) -> np.ndarray:
 def square_subsequent_mask(size: int, dtype=np.float32) -> np.ndarray:
     """(T, T) float mask, -inf above the diagonal and 0 elsewhere (torch's
     ``Transformer.generate_square_subsequent_mask``)."""
-    return np.triu(np.full((size, size), -np.inf, dtype=dtype), k=1)  # (T, T)
+    return core_masks.causal_additive_mask(size, dtype=dtype)  # (T, T)
 
 
 def to_additive(mask, dtype) -> np.ndarray | None:
@@ -63,12 +69,4 @@ def to_additive(mask, dtype) -> np.ndarray | None:
 
     Bool masks become 0 where allowed and -inf where blocked; float masks are cast.
     """
-    if mask is None:
-        return None
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype == np.bool_:
-        return np.where(m, np.asarray(-np.inf, dtype), np.asarray(0, dtype))
-    if m.dtype.kind != "f":
-        raise TypeError(f"attention masks must be bool or float, got dtype {m.dtype} "
-                        f"(shape {m.shape})")
-    return m.astype(dtype, copy=False)
+    return core_masks.additive_mask(mask, dtype, true_means="blocked", name="to_additive")

@@ -15,7 +15,7 @@ input checks they share):
     linalg       matmul linear
     fused        relu gelu softmax log_softmax cross_entropy nll_loss mse_loss layer_norm
                  dropout embedding one_hot
-    attention    scaled_dot_product_attention multi_head_sdpa attention_with_weights
+    attention    scaled_dot_product_attention multi_head_attention
 
 Axes follow NumPy's spelling (``axis``, ``keepdims``); PyTorch's ``dim``/``keepdim``
 are accepted as aliases.
@@ -28,8 +28,7 @@ from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_pu
 from .linalg import linear, matmul
 from .fused import (cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax,
                     mse_loss, nll_loss, one_hot, relu, softmax)
-from .attention import (attention_with_weights, multi_head_sdpa,
-                        scaled_dot_product_attention)
+from .attention import multi_head_attention, scaled_dot_product_attention
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
@@ -38,6 +37,5 @@ __all__ = [
     "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
     "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
-    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_sdpa",
-    "attention_with_weights",
+    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
 ]

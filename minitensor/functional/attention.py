@@ -1,7 +1,11 @@
-"""Attention wrappers (the Functions of ``ops/attention.py``): ``scaled_dot_product_attention``
-(torch's semantics), ``multi_head_sdpa`` (every head at once on heads-merged tensors) and
-``attention_with_weights`` (materialized, also returning the weights), with their mask
-and shape helpers.
+"""Attention wrappers, both on the one ``Attention`` Function of ``ops/attention.py``:
+
+    scaled_dot_product_attention   torch's signature and semantics on (..., L, D) tensors
+    multi_head_attention           every head at once on heads-merged (B, T, H*D) tensors,
+                                   as projections make them; optionally returns the weights
+
+Masks become additive with ``minitensor/masks.py``; here are the input checks and the
+reshapes between the caller's layout and the Function's heads-merged one.
 """
 from __future__ import annotations
 
@@ -11,24 +15,11 @@ import numpy as np
 
 from .. import random as _random
 from ..errors import DTypeError, ShapeError
+from ..masks import additive_mask
 from ..ops import attention as A
 from ..tensor import Tensor
 from ._checks import _broadcast_shape, _check_float
-from .elementwise import masked_fill
-from .fused import dropout, softmax
-from .linalg import matmul
-from .shape import expand, transpose
-
-def _additive_mask(name: str, attn_mask, dtype) -> np.ndarray | None:
-    """torch SDPA masks -> an additive float array (bool: True means *may attend*)."""
-    if attn_mask is None:
-        return None
-    m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-    if m.dtype == np.bool_:
-        return np.where(m, np.asarray(0, dtype), np.asarray(-np.inf, dtype))
-    if m.dtype.kind != "f":
-        raise DTypeError(f"{name}: attn_mask must be bool or float, got dtype {m.dtype}")
-    return m.astype(dtype, copy=False)
+from .shape import expand
 
 
 def _attention_shapes(name: str, q: Tensor, k: Tensor, v: Tensor, mask):
@@ -41,11 +32,21 @@ def _attention_shapes(name: str, q: Tensor, k: Tensor, v: Tensor, mask):
     if k.shape[-2] != v.shape[-2]:
         raise ShapeError(f"{name}: key and value lengths differ: {k.shape} vs {v.shape}")
     lead = _broadcast_shape(name, q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    scores = lead + (q.shape[-2], k.shape[-2])
-    if mask is not None and _broadcast_shape(name, mask.shape, scores) != scores:
+    _check_mask_fits(name, mask, lead + (q.shape[-2], k.shape[-2]))
+    return lead
+
+
+def _check_mask_fits(name: str, mask, scores: tuple) -> None:
+    """The error names the mask, its shape and the shape it should broadcast to."""
+    if mask is None:
+        return
+    try:
+        fits = np.broadcast_shapes(mask.shape, scores) == scores
+    except ValueError:
+        fits = False
+    if not fits:
         raise ShapeError(f"{name}: attn_mask of shape {mask.shape} does not broadcast to the "
                          f"attention scores' shape {scores}")
-    return lead
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
@@ -57,35 +58,40 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         query: (..., Tq, D); key: (..., Tk, D); value: (..., Tk, Dv).
         attn_mask: bool (True = MAY attend) or float (added to the scores), broadcastable
             to (..., Tq, Tk).
-        dropout_p: dropout on the attention weights (uses the materialized path).
+        dropout_p: dropout on the attention weights (then the weights are materialized).
         is_causal: query i attends keys j <= i. Not combined with attn_mask (as torch).
         scale: defaults to 1/sqrt(D).
     Returns:
         (..., Tq, Dv). A query row that can see no key gives zeros (never NaN).
     """
+    name = "scaled_dot_product_attention"
     if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
-    mask = _additive_mask("scaled_dot_product_attention", attn_mask, query.dtype)
-    lead = _attention_shapes("scaled_dot_product_attention", query, key, value, mask)
+        raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
+    _check_dropout(name, dropout_p)
+    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name,
+                         label="attn_mask")
+    lead = _attention_shapes(name, query, key, value, mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    if dropout_p > 0.0:
-        return _attention_materialized(query, key, value, mask, is_causal, scale, dropout_p)[0]
-    tq, tk = query.shape[-2], key.shape[-2]
+    tq, tk, dv = query.shape[-2], key.shape[-2], value.shape[-1]
     b, h = _batch_heads(lead)
-    q4 = _to_4d(query, lead, b, h)
-    k4 = _to_4d(key, lead, b, h)
-    v4 = _to_4d(value, lead, b, h)
+    q4 = _to_4d(query, lead, b, h)                                          # (B, H, Tq, D)
+    k4 = _to_4d(key, lead, b, h)                                            # (B, H, Tk, D)
+    v4 = _to_4d(value, lead, b, h)                                          # (B, H, Tk, Dv)
     if mask is not None:
         full = np.broadcast_to(mask, lead + (tq, tk))
         mask = full.reshape(b, h, tq, tk) if len(lead) != 2 else full
-    out = A.ScaledDotProductAttention.apply(q4, k4, v4, mask=mask, is_causal=bool(is_causal),
-                                             scale=scale)
-    return out.reshape(*lead, tq, value.shape[-1])
+    # The Function takes the heads side by side: (B, H, T, D) -> (B, T, H*D).
+    q3, k3, v3 = (t.transpose(1, 2).reshape(b, t.shape[2], h * t.shape[3]) for t in (q4, k4, v4))
+    out = A.Attention.apply(q3, k3, v3, layout="q,k,v", num_heads=h, mask=mask,
+                            is_causal=bool(is_causal), scale=scale, dropout_p=float(dropout_p),
+                            seed=_seed(dropout_p))                          # (B, Tq, H*Dv)
+    out = out.reshape(b, tq, h, dv).transpose(1, 2)                         # (B, H, Tq, Dv)
+    return out.reshape(*lead, tq, dv)
 
 
-def multi_head_sdpa(query: Tensor, key: Tensor | None, value: Tensor | None, num_heads: int,
-                    attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
-                    scale: float | None = None) -> Tensor:
+def multi_head_attention(query: Tensor, key: Tensor | None, value: Tensor | None, num_heads: int,
+                         attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
+                         scale: float | None = None, need_weights: bool = False):
     """Scaled dot-product attention of every head, on batch-first tensors whose last axis
     holds the heads side by side (what a projection produces): no split/merge needed.
 
@@ -101,15 +107,17 @@ def multi_head_sdpa(query: Tensor, key: Tensor | None, value: Tensor | None, num
         dropout_p: dropout on the attention weights (pass 0 outside training).
         is_causal: query i attends keys j <= i. Not combined with attn_mask.
         scale: defaults to 1/sqrt(D).
+        need_weights: also return the attention weights (then they are materialized).
     Returns:
-        (B, L, H*Dv): head h's output in columns h*Dv:(h+1)*Dv. Equal to splitting the
+        out (B, L, H*Dv): head h's output in columns h*Dv:(h+1)*Dv. Equal to splitting the
         heads, ``scaled_dot_product_attention`` on (B, H, T, D), and merging them back.
+        With ``need_weights``: (out, weights (B, H, L, S)), the weights after softmax and
+        before dropout, differentiable; a query that sees no key has all-zero weights.
     """
-    name = "multi_head_sdpa"
+    name = "multi_head_attention"
     if is_causal and attn_mask is not None:
         raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {dropout_p}")
+    _check_dropout(name, dropout_p)
     if key is None and value is not None:
         raise ValueError(f"{name}: value without key (a packed query holds all three)")
     inputs = [t for t in (query, key, value) if t is not None]
@@ -145,19 +153,24 @@ def multi_head_sdpa(query: Tensor, key: Tensor | None, value: Tensor | None, num
         raise ShapeError(f"{name}: batch or key length differ: query {q_shape}, key {k_shape}, "
                          f"value {v_shape}")
     (b, tq, width), tk = q_shape, k_shape[1]
-    mask = _additive_mask(name, attn_mask, query.dtype)
-    if is_causal:
-        mask = np.where(np.tril(np.ones((tq, tk), dtype=bool)), 0.0, -np.inf).astype(query.dtype)
-    scores = (b, num_heads, tq, tk)
-    if mask is not None and _broadcast_shape(name, mask.shape, scores) != scores:
-        raise ShapeError(f"{name}: attn_mask of shape {mask.shape} does not broadcast to the "
-                         f"attention scores' shape {scores}")
+    mask = additive_mask(attn_mask, query.dtype, true_means="attend", name=name,
+                         label="attn_mask")
+    _check_mask_fits(name, mask, (b, num_heads, tq, tk))
     scale = 1.0 / math.sqrt(width // num_heads) if scale is None else float(scale)
-    # A seed only when there is dropout: the random stream then matches the separate
-    # ops' (dropout draws no seed at p = 0).
-    seed = _random.next_seed() if dropout_p > 0.0 else 0
-    return A.MultiHeadSDPA.apply(*inputs, layout=layout, num_heads=int(num_heads), mask=mask,
-                                  scale=scale, dropout_p=float(dropout_p), seed=seed)
+    return A.Attention.apply(*inputs, layout=layout, num_heads=int(num_heads), mask=mask,
+                             is_causal=bool(is_causal), scale=scale, dropout_p=float(dropout_p),
+                             seed=_seed(dropout_p), need_weights=bool(need_weights))
+
+
+def _check_dropout(name: str, dropout_p: float) -> None:
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {dropout_p}")
+
+
+def _seed(dropout_p: float) -> int:
+    """A seed for the dropout mask, drawn only when there is dropout: the random stream
+    then matches the separate ops' (dropout draws no seed at p = 0)."""
+    return _random.next_seed() if dropout_p > 0.0 else 0
 
 
 def _batch_heads(lead: tuple) -> tuple[int, int]:
@@ -172,39 +185,3 @@ def _to_4d(t: Tensor, lead: tuple, b: int, h: int) -> Tensor:
     if t.shape[:-2] != lead:
         t = expand(t, *lead, *t.shape[-2:])
     return t.reshape(b, h, *t.shape[-2:])
-
-
-def attention_with_weights(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
-                           dropout_p: float = 0.0, is_causal: bool = False,
-                           scale: float | None = None) -> tuple[Tensor, Tensor]:
-    """Like ``scaled_dot_product_attention`` but materialized, also returning the weights.
-
-    Returns:
-        (out (..., Tq, Dv), weights (..., Tq, Tk)); weights are after softmax and before
-        dropout; a query row that can see no key has all-zero weights.
-    """
-    if is_causal and attn_mask is not None:
-        raise ValueError("attention_with_weights: pass either attn_mask or is_causal=True, not both")
-    mask = _additive_mask("attention_with_weights", attn_mask, query.dtype)
-    _attention_shapes("attention_with_weights", query, key, value, mask)
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    return _attention_materialized(query, key, value, mask, is_causal, scale, dropout_p)
-
-
-def _attention_materialized(q, k, v, mask, is_causal, scale, dropout_p):
-    tq, tk = q.shape[-2], k.shape[-2]
-    if is_causal:
-        mask = np.where(np.tril(np.ones((tq, tk), dtype=bool)), 0.0, -np.inf).astype(q.dtype)
-    scores = matmul(q, transpose(k, -1, -2)) * scale                    # (..., Tq, Tk)
-    if mask is None:
-        weights = softmax(scores, -1)
-    else:
-        # Rows with no visible key would be softmax(-inf, ..., -inf) = NaN. Give them a
-        # harmless all-zero mask instead, then zero their weights: output 0, gradient 0.
-        blocked_row = np.all(np.isneginf(mask), axis=-1, keepdims=True)  # (..., Tq, 1)
-        safe_mask = np.where(blocked_row, np.asarray(0, mask.dtype), mask)
-        weights = softmax(scores + Tensor._make(safe_mask, None), -1)
-        if blocked_row.any():
-            weights = masked_fill(weights, np.broadcast_to(blocked_row, weights.shape), 0.0)
-    dropped = dropout(weights, dropout_p, training=dropout_p > 0.0)
-    return matmul(dropped, v), weights

@@ -3,11 +3,11 @@
 ``from minitensor.nn import functional as F`` gives the same functions as
 ``minitensor.functional`` (this file only re-exports them, each listed by name).
 """
-from ..functional import (abs, add, amax, amin, attention_with_weights, broadcast_to, cast,
+from ..functional import (abs, add, amax, amin, broadcast_to, cast,
                           cat, chunk, clamp, clone, cross_entropy, div, dropout, embedding,
                           exp, expand, flatten, gelu, getitem, index_put, layer_norm,
                           linear, log, log_softmax, logsumexp, masked_fill, matmul, maximum,
-                          mean, minimum, mse_loss, mul, multi_head_sdpa, neg, nll_loss,
+                          mean, minimum, mse_loss, mul, multi_head_attention, neg, nll_loss,
                           one_hot, permute, pow, relu, reshape,
                           scaled_dot_product_attention, sigmoid, softmax, split, sqrt,
                           squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var,
@@ -20,6 +20,5 @@ __all__ = [
     "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
     "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
-    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_sdpa",
-    "attention_with_weights",
+    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
 ]

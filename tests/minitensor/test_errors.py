@@ -171,7 +171,8 @@ def test_attention_shapes():
         sdpa(q, mt.ones(2, 5, 3), v)
     with raises(ShapeError, "scaled_dot_product_attention: key and value lengths differ: (2, 5, 4) vs (2, 4, 6)"):
         sdpa(q, k, mt.ones(2, 4, 6))
-    with raises(ShapeError, "scaled_dot_product_attention: shapes (4, 5) and (2, 3, 5) cannot be broadcast together"):
+    with raises(ShapeError, "scaled_dot_product_attention: attn_mask of shape (4, 5) does not broadcast "
+                            "to the attention scores' shape (2, 3, 5)"):
         sdpa(q, k, v, attn_mask=np.ones((4, 5), bool))
     with raises(ShapeError, "scaled_dot_product_attention: query must be at least 2-D (..., T, D), got (4,)"):
         sdpa(mt.ones(4), k, v)

@@ -626,16 +626,19 @@ MH_CASES = ["no_mask", "causal_mask", "per_head_mask_blocked_row", "padding_mask
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("case", MH_CASES)
-def test_multi_head_sdpa_numba_matches_ref(case, p, dtype):
+@pytest.mark.parametrize("with_dweights", [False, True])
+def test_attention_weights_numba_matches_ref(case, p, dtype, with_dweights):
     rng = _rng("mh_sdpa", case, p, dtype)
     inputs, layout, heads, mask = _mh_inputs(case, dtype, rng)
-    out_ref, cache_ref = ref.multi_head_sdpa_forward(inputs, layout, heads, mask, 0.4, p, 99)
-    out_nb, cache_nb = nb.multi_head_sdpa_forward(inputs, layout, heads, mask, 0.4, p, 99)
+    out_ref, cache_ref = ref.attention_weights_forward(inputs, layout, heads, mask, 0.4, p, 99)
+    out_nb, cache_nb = nb.attention_weights_forward(inputs, layout, heads, mask, 0.4, p, 99)
     assert out_nb.shape == out_ref.shape and out_nb.dtype == out_ref.dtype == dtype
     assert_close(out_nb, out_ref, dtype)
+    assert_close(cache_nb[0], cache_ref[0], dtype)                     # the weights
     dout = rng.standard_normal(out_ref.shape).astype(dtype)
-    grads_nb = nb.multi_head_sdpa_backward(dout, cache_nb)
-    grads_ref = ref.multi_head_sdpa_backward(dout, cache_ref)
+    dweights = rng.standard_normal(cache_ref[0].shape).astype(dtype) if with_dweights else None
+    grads_nb = nb.attention_weights_backward(dout, dweights, cache_nb)
+    grads_ref = ref.attention_weights_backward(dout, dweights, cache_ref)
     assert len(grads_nb) == len(grads_ref) == len(inputs)
     for g_nb, g_ref, x in zip(grads_nb, grads_ref, inputs):
         assert g_nb.shape == g_ref.shape == x.shape and g_nb.dtype == g_ref.dtype == dtype
@@ -644,12 +647,12 @@ def test_multi_head_sdpa_numba_matches_ref(case, p, dtype):
 
 
 @pytest.mark.parametrize("case", ["no_mask", "causal_mask", "per_head_mask_blocked_row", "packed_qkv"])
-def test_multi_head_sdpa_ref_is_the_separate_ops(case):
+def test_attention_weights_ref_is_the_separate_ops(case):
     """The spec equals the composition it replaces: split heads, q k^T * scale + mask,
     softmax (blocked rows zeroed), dropout (the same mask bits), @ v, merge heads."""
     rng = _rng("mh_sdpa_ops", case)
     inputs, layout, H, mask = _mh_inputs(case, np.float64, rng)
-    out, cache = ref.multi_head_sdpa_forward(inputs, layout, H, mask, 0.4, 0.25, 7)
+    out, cache = ref.attention_weights_forward(inputs, layout, H, mask, 0.4, 0.25, 7)
     q, k, v = ref_attention._unpack_qkv(inputs, layout)
     split = [x.reshape(x.shape[0], x.shape[1], H, -1).transpose(0, 2, 1, 3) for x in (q, k, v)]
     s = split[0] @ split[1].swapaxes(-1, -2) * 0.4
@@ -665,7 +668,7 @@ def test_multi_head_sdpa_ref_is_the_separate_ops(case):
     np.testing.assert_array_equal(cache[0], w)             # the saved weights
 
 
-def test_multi_head_sdpa_one_thread_equals_two():
+def test_attention_weights_one_thread_equals_two():
     """Tasks are (batch, head) pairs writing disjoint outputs: the thread count (and the
     serial path small inputs take) cannot change a single bit."""
     numba = pytest.importorskip("numba")
@@ -677,8 +680,8 @@ def test_multi_head_sdpa_one_thread_equals_two():
     for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
         numba.set_num_threads(threads)
         try:
-            out, cache = nb.multi_head_sdpa_forward(inputs, layout, H, mask, 0.25, 0.2, 5)
-            results.append((out,) + nb.multi_head_sdpa_backward(dout, cache))
+            out, cache = nb.attention_weights_forward(inputs, layout, H, mask, 0.25, 0.2, 5)
+            results.append((out,) + nb.attention_weights_backward(dout, cache[0] * 0.5, cache))
         finally:
             numba.set_num_threads(before)
     for a, b in zip(*results):
@@ -699,11 +702,11 @@ def test_new_numba_kernels_run_as_plain_python():
                 assert np.array_equal(mod.relu_backward(x, c), np.where(x > 0, x, 0))
             qkv = (rng.standard_normal((2, 3, 12)).astype(dt),)
             mask = np.zeros((2, 1, 3, 3), dt); mask[0, 0, 1] = -np.inf
-            got = nb.multi_head_sdpa_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
-            want = ref.multi_head_sdpa_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
+            got = nb.attention_weights_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
+            want = ref.attention_weights_forward(qkv, "qkv", 2, mask, 0.5, 0.3, 4)
             dout = np.cos(got[0])
-            for a, b in zip(nb.multi_head_sdpa_backward(dout, got[1]),
-                            ref.multi_head_sdpa_backward(dout, want[1])):
+            for a, b in zip(nb.attention_weights_backward(dout, None, got[1]),
+                            ref.attention_weights_backward(dout, None, want[1])):
                 assert np.allclose(a, b, rtol=1e-4, atol=1e-5)
             assert np.allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
             assert np.allclose(nb.linear(x, x, x[:, 0]), ref.linear(x, x, x[:, 0]), rtol=1e-4, atol=1e-5)

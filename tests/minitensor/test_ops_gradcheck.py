@@ -8,6 +8,9 @@ gradient ``dout`` (never a bare ``.sum()``):
 2. ``mt.gradcheck`` (through the engine's ``Tensor.backward(dout)``);
 3. through ``.backward()`` of the scalar ``(out * dout).sum()``.
 
+An op with several outputs (attention returning its weights) has one ``dout`` per
+output, and every layer contracts each output with its own.
+
 The sample inputs live in ``minitensor/op_samples.py``; an op registered without samples fails
 ``test_every_registered_op_has_samples``.
 """
@@ -47,7 +50,7 @@ def test_sample_table_covers_the_shape_classes():
     zero_d = {n for n, arrays in made if any(a.ndim == 0 for a in arrays)}
     broadcast = {n for n, arrays in made if len({a.shape for a in arrays}) > 1}
     assert {"Add", "Mul", "Div", "MatMul", "Linear", "Softmax", "LayerNorm", "Sum", "GetItem",
-            "ScaledDotProductAttention", "CrossEntropy", "Permute"} <= strided
+            "Attention", "CrossEntropy", "Permute"} <= strided
     assert {"Add", "Exp", "Sum", "Max", "Reshape", "Expand", "Stack", "GELU", "Where"} <= zero_d
     assert {"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Where", "MatMul"} <= broadcast
     assert any(s.attrs.get("keepdims") for _, s in CASES)
@@ -65,21 +68,30 @@ def _leaves(arrays):
     return tensors
 
 
-def numeric_vjp(f, arrays, dout, eps, fix=None):
-    """Central differences of <dout, f()> with respect to every element of every array."""
+def numeric_vjp(f, arrays, douts, eps, fix=None):
+    """Central differences of sum_i <douts[i], f()[i]> with respect to every element of
+    every array (f returns one array per output)."""
+    def contract():
+        return sum(np.sum(o * d) for o, d in zip(f(), douts))
+
     grads = []
     for a in arrays:
         g = np.zeros(a.shape)
         for index in np.ndindex(a.shape):
             original = a[index]
             a[index] = original + eps
-            plus = np.sum(f() * dout)
+            plus = contract()
             a[index] = original - eps
-            minus = np.sum(f() * dout)
+            minus = contract()
             a[index] = original
             g[index] = (plus - minus) / (2 * eps)
         grads.append(g)
     return fix(grads) if fix is not None else grads
+
+
+def _outputs(result):
+    """An op's result as a tuple of Tensors (several for a multi-output op)."""
+    return result if isinstance(result, tuple) else (result,)
 
 
 def _setup(name, sample):
@@ -87,14 +99,14 @@ def _setup(name, sample):
     rng = np.random.default_rng(0)
     arrays = sample.make(rng)
     tensors = _leaves(arrays)
-    out = op.apply(*tensors, **sample.attrs)
-    dout = rng.standard_normal(out.shape)
+    outs = _outputs(op.apply(*tensors, **sample.attrs))
+    douts = [rng.standard_normal(o.shape) for o in outs]
 
     def forward():
         with mt.no_grad():
-            return op.apply(*tensors, **sample.attrs).data.astype(np.float64)
+            return [o.data.astype(np.float64) for o in _outputs(op.apply(*tensors, **sample.attrs))]
 
-    return op, arrays, tensors, out, dout, forward
+    return op, arrays, tensors, outs, douts, forward
 
 
 def _assert_close(analytic, numeric, sample, what):
@@ -107,13 +119,14 @@ def _assert_close(analytic, numeric, sample, what):
 @pytest.mark.parametrize("name,sample", CASES, ids=IDS)
 def test_op_backward_against_central_differences(backend, name, sample):
     """Layer 1: the op's own backward, called directly, without the engine's walk."""
-    op, arrays, tensors, out, dout, forward = _setup(name, sample)
-    assert out.grad_fn is not None and out.grad_fn.op is op
-    raw = op.backward(out.grad_fn, dout.astype(out.dtype))
+    op, arrays, tensors, outs, douts, forward = _setup(name, sample)
+    ctx = outs[0].grad_fn
+    assert ctx is not None and ctx.op is op and all(o.grad_fn is ctx for o in outs)
+    raw = op.backward(ctx, *[d.astype(o.dtype) for d, o in zip(douts, outs)])
     raw = raw if isinstance(raw, tuple) else (raw,)
     assert len(raw) == len(tensors), f"{name}.backward returned {len(raw)} grads for {len(tensors)} inputs"
     analytic = [unbroadcast(np.asarray(g, dtype=np.float64), t.shape, name) for g, t in zip(raw, tensors)]
-    numeric = numeric_vjp(forward, arrays, dout, sample.fd_eps, sample.numeric_fix)
+    numeric = numeric_vjp(forward, arrays, douts, sample.fd_eps, sample.numeric_fix)
     _assert_close(analytic, numeric, sample, f"{name}.backward")
 
 
@@ -128,13 +141,14 @@ def test_op_gradcheck(backend, name, sample):
 
 @pytest.mark.parametrize("name,sample", CASES, ids=IDS)
 def test_op_through_scalar_backward(backend, name, sample):
-    """Layer 3: loss = (out * dout).sum(); loss.backward() fills every leaf's .grad."""
-    op, arrays, tensors, out, dout, forward = _setup(name, sample)
-    loss = (out * mt.as_tensor(dout.astype(out.dtype))).sum()
+    """Layer 3: loss = sum of (out * dout).sum() over the outputs; loss.backward() fills
+    every leaf's .grad."""
+    op, arrays, tensors, outs, douts, forward = _setup(name, sample)
+    loss = sum((o * mt.as_tensor(d.astype(o.dtype))).sum() for o, d in zip(outs, douts))
     loss.backward()
     for t in tensors:
         assert t.grad is not None and t.grad.shape == t.shape and t.grad.dtype == t.dtype
-    numeric = numeric_vjp(forward, arrays, dout, sample.fd_eps, sample.numeric_fix)
+    numeric = numeric_vjp(forward, arrays, douts, sample.fd_eps, sample.numeric_fix)
     _assert_close([t.grad.data for t in tensors], numeric, sample, f"{name} via .backward()")
 
 
@@ -207,7 +221,8 @@ def test_attention_fully_masked_rows_are_zero(backend, fn, kind):
     if fn == "sdpa":
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     else:
-        out, weights = F.attention_with_weights(q, k, v, attn_mask=mask)
+        out, weights = F.multi_head_attention(q, k, v, 1, attn_mask=mask[:, None], need_weights=True)
+        weights = weights[:, 0]                                    # (B, 1, L, S) -> (B, L, S)
         assert np.all(weights.data[1, 2] == 0) and np.all(np.isfinite(weights.data))
         np.testing.assert_allclose(weights.data[0].sum(-1), 1.0, rtol=1e-12)
     assert np.all(np.isfinite(out.data)) and np.all(out.data[1, 2] == 0)

@@ -601,7 +601,7 @@ def test_sdpa_fully_masked_rows_give_zeros():
     np.testing.assert_allclose(vm.grad.data, vt.grad.numpy(), rtol=RTOL, atol=ATOL)
 
 
-def test_attention_with_weights_matches_torch_softmax():
+def test_multi_head_attention_weights_match_torch_softmax():
     rng = np.random.default_rng(1)
     mask = rng.random((3, 5)) > 0.3
     mask[:, 0] = True
@@ -611,5 +611,8 @@ def test_attention_with_weights_matches_torch_softmax():
         w = s.masked_fill(~torch.tensor(mask), float("-inf")).softmax(-1)
         return w @ v, w
 
-    helper_test_op([(2, 3, 4), (2, 5, 4), (2, 5, 3)], tf,
-                   lambda q, k, v: F.attention_with_weights(q, k, v, attn_mask=mask))
+    def ours(q, k, v):
+        out, w = F.multi_head_attention(q, k, v, 1, attn_mask=mask, need_weights=True)
+        return out, w[:, 0]                                        # one head: (B, L, S)
+
+    helper_test_op([(2, 3, 4), (2, 5, 4), (2, 5, 3)], tf, ours)

@@ -282,6 +282,28 @@ def test_kv_cache_matches_full_causal_attention():
     np.testing.assert_allclose(np.concatenate(cross_steps, 1), cross_full.data, rtol=1e-12, atol=1e-13)
 
 
+def test_kv_cache_in_chunks_uses_the_offset_causal_mask():
+    """Blocks of several new positions: query i of a block after P cached positions sees
+    keys j <= P + i (the core causal mask's offset), with and without returned weights."""
+    rng = np.random.default_rng(13)
+    mha = T.MultiheadAttention(E, H, batch_first=True).double()
+    x = rng.standard_normal((2, 6, E))
+    full, full_w = mha(*[mt.tensor(x)] * 3, is_causal=True, average_attn_weights=False)
+    for need_weights in (False, True):
+        cache, outs = KVCache(), []
+        with mt.no_grad():
+            for lo, hi in ((0, 2), (2, 5), (5, 6)):
+                xt = mt.tensor(x[:, lo:hi])
+                out, w = mha(xt, xt, xt, is_causal=True, need_weights=need_weights,
+                             average_attn_weights=False, cache=cache)
+                outs.append(out.data)
+                if need_weights:
+                    np.testing.assert_allclose(w.data, full_w.data[:, :, lo:hi, :hi], rtol=1e-12,
+                                               atol=1e-13)
+        assert len(cache) == 6 and cache.k.shape == (2, 6, E)
+        np.testing.assert_allclose(np.concatenate(outs, 1), full.data, rtol=1e-12, atol=1e-13)
+
+
 def test_dropout_on_weights_only_in_training():
     rng = np.random.default_rng(11)
     mha = T.MultiheadAttention(E, H, dropout=0.5, batch_first=True).double()
@@ -297,10 +319,10 @@ def test_dropout_on_weights_only_in_training():
 @pytest.mark.parametrize("kind", ["self", "cross", "cross_kv_differ", "causal_and_padding",
                                   "separate_kdim"])
 def test_training_with_dropout_merged_heads_path_equals_per_head_path(backend, kind):
-    """In training with dropout and need_weights=False, attention runs on the projections
-    with the heads side by side (F.multi_head_sdpa, q/k/v packed where they can be). With
-    the same seed it gives what the per-head path (need_weights=True: split heads,
-    materialized weights, dropout, merge) gives: output and every gradient."""
+    """In training with dropout, the attention Function runs its materialized kernel on the
+    projections with the heads side by side (q/k/v packed where they can be), whether or
+    not the weights are returned. With the same seed, need_weights=False gives what
+    need_weights=True gives: output and every gradient."""
     rng = np.random.default_rng(12)
     kwargs = dict(kdim=6, vdim=4) if kind == "separate_kdim" else {}
     mha = T.MultiheadAttention(E, H, dropout=0.3, batch_first=True, **kwargs).double()

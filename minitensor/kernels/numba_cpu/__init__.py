@@ -27,8 +27,8 @@ import os
 
 from . import _cache, _malloc
 from .adam import adam_step
-from .attention import (attention_backward, attention_forward, multi_head_sdpa_backward,
-                        multi_head_sdpa_forward)
+from .attention import (attention_backward, attention_forward, attention_weights_backward,
+                        attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
 from .linalg import linear, linear_backward, matmul, matmul_tiled
 from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,

@@ -6,9 +6,10 @@ Two kernel pairs, with the same functions, signatures and conventions as the ref
     attention_forward(q, k, v, mask, is_causal, scale) -> (out, cache)
     attention_backward(dout, cache) -> (dq, dk, dv)
         fused, FlashAttention-2 style: the (Tq, Tk) score matrix is never stored.
-    multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed) -> (out, cache)
-    multi_head_sdpa_backward(dout, cache) -> grads packed like the inputs
-        per (batch, head) on heads-merged arrays, the weights kept (dropout on them).
+    attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed) -> (out, cache)
+    attention_weights_backward(dout, dweights, cache) -> grads packed like the inputs
+        per (batch, head) on heads-merged arrays, the weights kept (dropout on them);
+        the backward also takes the weights' gradient (or None).
 
 Fused attention: per (batch, head) and block of queries, the keys are visited block by
 block with a running max ``m`` and running sum ``l`` (online softmax); the cache keeps
@@ -294,12 +295,12 @@ def attention_backward(dout, cache):
     return dq, dk, dv
 
 
-# ------------------------------------------ attention over merged heads, with dropout
+# ------------------------------- attention over merged heads, weights kept, with dropout
 
 
 @parallel_kernel(**_JIT)
-def _mh_sdpa_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, threshold, dscale,
-                 zero, p, out):
+def _attention_weights_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, threshold,
+                           dscale, zero, p, out):
     B, heads, L, S = p.shape
     for bh in prange(B * heads):
         b, h = bh // heads, bh % heads
@@ -340,8 +341,8 @@ def _mh_sdpa_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, th
         _store_cols(np.dot(dropped, vs), out, b, h * dv)               # (L, Dv)
 
 
-def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
-    """Attention per head on heads-merged arrays (see numpy_ref.multi_head_sdpa_forward).
+def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
+    """Attention per head on heads-merged arrays (see numpy_ref.attention_weights_forward).
 
         for (b, h) in parallel:                     # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv)
             q_h, k_h^T, v_h = head h's columns, copied into tiles      # (L, D), (D, S), (S, Dv)
@@ -369,15 +370,15 @@ def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, s
     dk, dv = width // num_heads, width_v // num_heads
     with blas_single_threaded():
         # work: the products' multiply-adds
-        launch(_mh_sdpa_fwd, p.size * (dk + dv), arrays[qi], arrays[ki], arrays[vi], cols, dk, dv,
+        launch(_attention_weights_fwd, p.size * (dk + dv), arrays[qi], arrays[ki], arrays[vi], cols, dk, dv,
                mask4, has_mask, dtype.type(scale), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
                threshold, dscale, zero, p, out)
     return out, (p, scale, dropout_p, seed, num_heads, layout, *arrays)
 
 
 @parallel_kernel(**_JIT)
-def _mh_sdpa_bwd(dout, qsrc, ksrc, vsrc, cols, dk, dv, p, scale, seed, threshold, dscale, zero,
-                 dqdst, dkdst, dvdst):
+def _attention_weights_bwd(dout, dweights, has_dweights, qsrc, ksrc, vsrc, cols, dk, dv, p, scale,
+                           seed, threshold, dscale, zero, dqdst, dkdst, dvdst):
     B, heads, L, S = p.shape
     for bh in prange(B * heads):
         b, h = bh // heads, bh % heads
@@ -401,6 +402,10 @@ def _mh_sdpa_bwd(dout, qsrc, ksrc, vsrc, cols, dk, dv, p, scale, seed, threshold
         for i in range(L):
             for j in range(S):
                 ds[i, j] = ds[i, j] * factor[i, j]                     # d p (dropout backward)
+            if has_dweights:                                           # + the weights' own gradient
+                dwh = dweights[b, h]
+                for j in range(S):
+                    ds[i, j] += dwh[i, j]
             r = _row_dot(ds, ph, i)                                    # softmax backward
             for j in range(S):
                 ds[i, j] = ph[i, j] * (ds[i, j] - r) * scale
@@ -408,12 +413,13 @@ def _mh_sdpa_bwd(dout, qsrc, ksrc, vsrc, cols, dk, dv, p, scale, seed, threshold
         _store_cols(np.dot(ds.T, qs), dkdst, b, kc)                   # dk_h (S, D)
 
 
-def multi_head_sdpa_backward(dout, cache):
-    """Gradients of multi_head_sdpa_forward, packed like the inputs (see numpy_ref).
+def attention_weights_backward(dout, dweights, cache):
+    """Gradients of attention_weights_forward, packed like the inputs (see numpy_ref);
+    dweights (B, H, L, S) is the gradient of the weights, or None.
 
         for (b, h) in parallel:
             f = dropout factors of p[b, h] (regenerated);  dv_h = (p f)^T dout_h
-            dp = (dout_h v_h^T) f;  ds = p (dp - rowsum(dp p)) * scale
+            dp = (dout_h v_h^T) f + dweights_h;  ds = p (dp - rowsum(dp p)) * scale
             dq_h = ds k_h;  dk_h = ds^T q_h          # written into head h's columns
 
     Optimizations: as the forward; each task writes its own head's columns of the
@@ -428,9 +434,14 @@ def multi_head_sdpa_backward(dout, cache):
     threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
     grads = [np.empty(a.shape, dtype) for a in arrays]    # every column is written below
     dk, dv = width // heads, width_v // heads
+    has_dweights = dweights is not None
+    # without a weights' gradient, a dummy of the same type (one compiled kernel)
+    dweights = (np.ascontiguousarray(dweights, dtype) if has_dweights
+                else np.zeros((1, 1, 1, 1), dtype))
     with blas_single_threaded():
-        launch(_mh_sdpa_bwd, p.size * (dk + dv), np.ascontiguousarray(dout, dtype), arrays[qi],
-               arrays[ki], arrays[vi], cols, dk, dv, p, dtype.type(scale),
+        launch(_attention_weights_bwd, p.size * (dk + dv), np.ascontiguousarray(dout, dtype),
+               dweights, has_dweights, arrays[qi], arrays[ki], arrays[vi], cols, dk, dv, p,
+               dtype.type(scale),
                np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, grads[qi], grads[ki],
                grads[vi])
     return tuple(grads)

@@ -8,7 +8,8 @@ hold this package to PyTorch.
     pointwise.py  gelu, relu, dropout
     embedding.py  embedding
     linalg.py     matmul, linear (x W^T + b), matmul_tiled
-    attention.py  attention (scaled dot-product), multi_head_sdpa (heads merged, dropout)
+    attention.py  attention fused (no weights kept), attention_weights (heads merged,
+                  weights kept and returned, dropout)
     adam.py       adam_step (one Adam/AdamW update)
 
 The contract, in brief:
@@ -32,8 +33,8 @@ backend.
 from __future__ import annotations
 
 from .adam import adam_step
-from .attention import (attention_backward, attention_forward, multi_head_sdpa_backward,
-                        multi_head_sdpa_forward)
+from .attention import (attention_backward, attention_forward, attention_weights_backward,
+                        attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
 from .linalg import linear, linear_backward, matmul, matmul_tiled
 from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,

@@ -3,13 +3,16 @@
     attention_forward / attention_backward
         scaled dot-product attention on (B, H, T, D) arrays (what the fused
         ``scaled_dot_product_attention`` uses).
-    multi_head_sdpa_forward / multi_head_sdpa_backward
+    attention_weights_forward / attention_weights_backward
         the same per head, on heads-merged (B, T, H*D) arrays as projections produce
-        them, with dropout on the weights and the weights kept.
+        them, the weights kept (and returned), with dropout on them; the backward also
+        takes a gradient of the weights.
 
-Everything here is materialized: attention builds the whole (Tq, Tk) score matrix per
-(batch, head). ``numba_cpu/attention.py`` computes the fused pair without storing it, and
-is tested against this file.
+The attention Function (``ops/attention.py``) uses the first pair when nobody needs the
+weights and there is no dropout, the second otherwise. Everything here is materialized:
+attention builds the whole (Tq, Tk) score matrix per (batch, head).
+``numba_cpu/attention.py`` computes the first pair without storing it, and is tested
+against this file.
 
 Conventions of attention_forward/backward, shared by both backends:
     q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), all one float dtype.
@@ -137,7 +140,7 @@ def _pack_qkv(dq, dk, dv, layout):
     return dq, dk, dv
 
 
-def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
+def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
     """Scaled dot-product attention per head on heads-merged, batch-first arrays, the
     weights materialized (what a projection produces, so no head split/merge copies):
 
@@ -170,10 +173,13 @@ def multi_head_sdpa_forward(inputs, layout, num_heads, mask, scale, dropout_p, s
     return out, (p, scale, dropout_p, seed, h, layout, *inputs)
 
 
-def multi_head_sdpa_backward(dout, cache):
-    """Gradients of multi_head_sdpa_forward, one per input (packed like the inputs).
+def attention_weights_backward(dout, dweights, cache):
+    """Gradients of attention_weights_forward, one per input (packed like the inputs).
 
-        for b, h:  dv_h = dropout(p)^T dout_h;  dp = dropout'(dout_h v_h^T)
+    dout (B, L, H*Dv) is the gradient of out; dweights (B, H, L, S) that of the weights p
+    (None when no gradient reached them).
+
+        for b, h:  dv_h = dropout(p)^T dout_h;  dp = dropout'(dout_h v_h^T) + dweights_h
                    ds = p * (dp - rowsum(dp * p)) * scale          # softmax backward
                    dq_h = ds k_h;  dk_h = ds^T q_h
     """
@@ -184,7 +190,9 @@ def multi_head_sdpa_backward(dout, cache):
     doh = _split_heads(dout, h)                                             # (B, H, L, Dv)
     dropped, _ = dropout_forward(p, dropout_p, seed)
     dvh = np.matmul(dropped.swapaxes(-1, -2), doh)                          # (B, H, S, Dv)
-    dp = dropout_backward(np.matmul(doh, vh.swapaxes(-1, -2)), (dropout_p, seed))
+    dp = dropout_backward(np.matmul(doh, vh.swapaxes(-1, -2)), (dropout_p, seed))  # (B, H, L, S)
+    if dweights is not None:
+        dp = dp + dweights.astype(dp.dtype, copy=False)
     ds = softmax_backward(dp, (p,)) * q.dtype.type(scale)                   # (B, H, L, S)
     dqh = np.matmul(ds, kh)                                                 # (B, H, L, D)
     dkh = np.matmul(ds.swapaxes(-1, -2), qh)                                # (B, H, S, D)
