@@ -13,12 +13,4 @@ from ..functional import (abs, add, amax, amin, broadcast_to, cast,
                           squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var,
                           where)
 
-__all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
-    "abs", "cast", "clone", "maximum", "minimum", "clamp", "where", "masked_fill", "sum",
-    "mean", "amax", "amin", "var", "std", "logsumexp", "reshape", "permute", "transpose",
-    "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
-    "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
-    "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
-    "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
-]
+# No __all__: this module holds nothing but these names, so ``import *`` gives exactly them.

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import Function
+from ..kernels.layouts import pack_qkv, unpack_qkv
 from ..masks import causal_additive_mask
 from .registry import register
 
@@ -49,7 +50,7 @@ class Attention(Function):
         ctx.layout, ctx.num_heads = layout, num_heads
         ctx.fused = not need_weights and dropout_p == 0.0
         if ctx.fused:
-            q, k, v = (_split_heads(x, num_heads) for x in _unpack(inputs, layout))  # (B, H, T, D)
+            q, k, v = (_split_heads(x, num_heads) for x in unpack_qkv(inputs, layout))  # (B, H, T, D)
             out, cache = kernels.get().attention_forward(q, k, v, mask, is_causal, scale)
             ctx.save_for_backward(cache)
             return _merge_heads(out)                                         # (B, L, H*Dv)
@@ -71,36 +72,13 @@ class Attention(Function):
         if ctx.fused:
             dout = _split_heads(g, ctx.num_heads)                            # (B, H, L, Dv)
             grads = kernels.get().attention_backward(dout, cache)            # (B, H, T, D) each
-            return _pack([_merge_heads(x) for x in grads], ctx.layout)
+            return pack_qkv(*[_merge_heads(x) for x in grads], ctx.layout)
         if g is None:  # only the weights were used
             g = np.zeros(ctx.out_shape, g_weights.dtype)
         return kernels.get().attention_weights_backward(g, g_weights, cache)
 
 
 # ------------------------------------------------------- heads-merged <-> per-head arrays
-
-def _unpack(inputs, layout):
-    """q, k, v (views) of the inputs as ``layout`` holds them (k always has q's width)."""
-    if layout == "qkv":
-        (x,) = inputs
-        e = x.shape[-1] // 3
-        return x[..., :e], x[..., e:2 * e], x[..., 2 * e:]
-    if layout == "q,kv":
-        q, kv = inputs
-        e = q.shape[-1]
-        return q, kv[..., :e], kv[..., e:]
-    return tuple(inputs)
-
-
-def _pack(grads, layout):
-    """Gradients dq, dk, dv laid out like the inputs (``_unpack``'s inverse)."""
-    dq, dk, dv = grads
-    if layout == "qkv":
-        return (np.concatenate((dq, dk, dv), axis=-1),)
-    if layout == "q,kv":
-        return dq, np.concatenate((dk, dv), axis=-1)
-    return dq, dk, dv
-
 
 def _split_heads(x, num_heads):
     """(B, T, H*D) -> (B, H, T, D), a contiguous copy."""

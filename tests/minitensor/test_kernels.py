@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from minitensor.kernels import numba_cpu as nb
+from minitensor.kernels.layouts import unpack_qkv
 from minitensor.kernels import numpy_ref as ref
 from minitensor.kernels.numpy_ref import attention as ref_attention, pointwise as ref_pointwise
 from minitensor.kernels.numba_cpu import _math, _threads
@@ -653,7 +654,7 @@ def test_attention_weights_ref_is_the_separate_ops(case):
     rng = _rng("mh_sdpa_ops", case)
     inputs, layout, H, mask = _mh_inputs(case, np.float64, rng)
     out, cache = ref.attention_weights_forward(inputs, layout, H, mask, 0.4, 0.25, 7)
-    q, k, v = ref_attention._unpack_qkv(inputs, layout)
+    q, k, v = unpack_qkv(inputs, layout)
     split = [x.reshape(x.shape[0], x.shape[1], H, -1).transpose(0, 2, 1, 3) for x in (q, k, v)]
     s = split[0] @ split[1].swapaxes(-1, -2) * 0.4
     blocked = np.zeros(s.shape[:-1] + (1,), bool)

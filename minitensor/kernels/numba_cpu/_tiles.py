@@ -151,7 +151,7 @@ def _dropout_consts(p, dtype):
     return np.uint64(math.ceil(p * 2.0**53)), dt(1 / (1 - p)), dt(0)
 
 
-# For each layout (see numpy_ref._unpack_qkv): which input holds q, k and v.
+# For each layout (see kernels/layouts.py): which input holds q, k and v.
 _QKV_INPUT = {"qkv": (0, 0, 0), "q,kv": (0, 1, 1), "q,k,v": (0, 1, 2)}
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layouts import pack_qkv, unpack_qkv
+
 from .pointwise import dropout_backward, dropout_forward
 from .rows import softmax_backward, softmax_forward
 
@@ -117,29 +119,6 @@ def _blocked_rows(mask, shape):
                   keepdims=True)
 
 
-def _unpack_qkv(inputs, layout):
-    """Views q, k, v of the inputs: layout "q,k,v" (three arrays), "qkv" (one (B, L, 3E)
-    array, q, k, v side by side) or "q,kv" (q, and k, v side by side; k has q's width)."""
-    if layout == "qkv":
-        (x,) = inputs
-        e = x.shape[-1] // 3
-        return x[..., :e], x[..., e:2 * e], x[..., 2 * e:]
-    if layout == "q,kv":
-        q, kv = inputs
-        e = q.shape[-1]
-        return q, kv[..., :e], kv[..., e:]
-    return tuple(inputs)
-
-
-def _pack_qkv(dq, dk, dv, layout):
-    """Gradients laid out like the inputs (_unpack_qkv's inverse)."""
-    if layout == "qkv":
-        return (np.concatenate((dq, dk, dv), axis=-1),)
-    if layout == "q,kv":
-        return dq, np.concatenate((dk, dv), axis=-1)
-    return dq, dk, dv
-
-
 def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
     """Scaled dot-product attention per head on heads-merged, batch-first arrays, the
     weights materialized (what a projection produces, so no head split/merge copies):
@@ -149,7 +128,7 @@ def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p,
                    p = softmax(s)      (a row whose keys are all masked: p = 0)
                    out_h = dropout(p) v_h      # mask bits from (seed, index in (B, H, L, S))
 
-    ``inputs`` hold q, k, v as ``layout`` says (see _unpack_qkv): packed as a projection
+    ``inputs`` hold q, k, v as ``layout`` says (see ``kernels/layouts.py``): packed as a projection
     makes them, so their gradients come back packed too, in one array each.
     mask: additive float (0 visible, -inf blocked) broadcastable to (B, H, L, S), or None.
     Same arithmetic, in the same order, as the separate ops (matmul, * scale, + mask,
@@ -157,7 +136,7 @@ def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p,
     """
     # inputs as above -> out (B, L, H*Dv); cache (p, scale, dropout_p, seed, H, layout, *inputs)
     h = num_heads
-    q, k, v = _unpack_qkv(inputs, layout)
+    q, k, v = unpack_qkv(inputs, layout)
     qh, kh, vh = _split_heads(q, h), _split_heads(k, h), _split_heads(v, h)   # (B, H, T, D)
     s = np.matmul(qh, kh.swapaxes(-1, -2)) * q.dtype.type(scale)            # (B, H, L, S)
     blocked = _blocked_rows(mask, s.shape)
@@ -185,7 +164,7 @@ def attention_weights_backward(dout, dweights, cache):
     """
     # dout (B, L, H*Dv) -> dq (B, L, H*D), dk (B, S, H*D), dv (B, S, H*Dv), packed
     p, scale, dropout_p, seed, h, layout, *inputs = cache
-    q, k, v = _unpack_qkv(inputs, layout)
+    q, k, v = unpack_qkv(inputs, layout)
     qh, kh, vh = _split_heads(q, h), _split_heads(k, h), _split_heads(v, h)
     doh = _split_heads(dout, h)                                             # (B, H, L, Dv)
     dropped, _ = dropout_forward(p, dropout_p, seed)
@@ -199,4 +178,4 @@ def attention_weights_backward(dout, dweights, cache):
 
     def merge(x):                                                           # (B, H, T, D) -> (B, T, H*D)
         return x.transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1)
-    return _pack_qkv(merge(dqh), merge(dkh), merge(dvh), layout)
+    return pack_qkv(merge(dqh), merge(dkh), merge(dvh), layout)
