@@ -178,12 +178,13 @@ def _exp64(x):
     once. Both ways give the same bits; the one-step way is ~20% faster.
 
     Below the clamp (-inf: masked softmax entries) the result is an exact 0 (in the
-    two-step way, the second factor is). Computing the 0 by underflow works too, but an
-    underflowing multiply takes a ~100-cycle microcode assist on x86: a causal softmax
-    (half its entries -inf) ran 3.5x slower that way.
+    two-step way, the second factor is), and x is set to 0 so that nothing on the way
+    underflows: an underflowing multiply or vscalef takes a ~100-cycle microcode assist
+    on x86 (a causal softmax, half its entries -inf, ran 3.5x slower that way; LLVM
+    computes both sides of the final select, so "0 if below" alone does not avoid it).
     """
-    below = x < -746.0
-    x = -746.0 if below else x           # exp(-746) rounds to 0; NaN passes both tests
+    below = x < -746.0                   # exp(-746) rounds to 0; NaN passes both tests
+    x = 0.0 if below else x              # the result will be 0: compute exp(0), which cannot underflow
     x = 710.0 if x > 710.0 else x        # exp(710) overflows to inf
     kr = x * 1.4426950408889634 + _ROUND64
     kf = kr - _ROUND64
@@ -222,8 +223,8 @@ def _exp32(x):
     """exp(x) in float32 within 1 ulp of the exact value (np.exp's float32 is itself up to
     ~2.5 ulp off): the same scheme with Cephes' expf polynomial, and the same two ways
     to apply 2^k."""
-    below = x < _LO32                   # -inf: an exact 0 factor, no underflow (see _exp64)
-    x = _LO32 if below else x
+    below = x < _LO32                   # -inf: an exact 0, no underflow (see _exp64)
+    x = _ZERO32 if below else x
     x = _HI32 if x > _HI32 else x
     kr = x * _LOG2E32 + _ROUND32
     kf = kr - _ROUND32
