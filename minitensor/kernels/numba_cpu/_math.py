@@ -175,7 +175,7 @@ def _exp64(x):
     p * 2^k must be rounded once, so that subnormal results and the overflow edge come
     out right. With AVX-512 that is _ldexp, one instruction. Elsewhere 2^k is applied as
     two factors 2^(k//2) * 2^(k - k//2): the first product is exact, the second rounds
-    once. Both ways give the same bits; the one-step way is ~20% faster.
+    once. Both ways give the same bits; the one-step way is 15-25% faster.
 
     Below the clamp (-inf: masked softmax entries) the result is an exact 0 (in the
     two-step way, the second factor is), and x is set to 0 so that nothing on the way
@@ -243,7 +243,9 @@ def _exp32(x):
 
 # One exp for every kernel. (The fused attention kernels used to carry a second one,
 # np.floor plus an add to the exponent bits, <= 2 ulp, flushing results below exp(-708)
-# to 0; this one is <= 1 ulp and keeps subnormal results.)
+# to 0; this one is <= 1 ulp and keeps subnormal results, and with AVX-512 it is as fast
+# in a loop: ~0.27 ns per float32 element, ~0.8 ns per float64 one, on 1 core. Only
+# subnormal results are slow, ~8 and ~19 ns: a microcode assist makes them.)
 
 
 def _exp(x):
