@@ -116,6 +116,57 @@ def test_numba_exp_is_accurate_everywhere(dtype):
     assert got[x == 0].tolist() == [1.0, 1.0]
 
 
+def _exp_sample(dtype):
+    """Inputs for every result class of exp: normal, subnormal, 0, overflow, the edges between them."""
+    rng = _rng("exp ways", dtype)
+    lo, hi = (-750.0, 710.0) if dtype == np.float64 else (-105.0, 89.0)
+    info = np.finfo(dtype)
+    log_sub = math.log(float(info.smallest_subnormal))       # results below half of it round to 0
+    edges = np.array([math.log(float(info.tiny)), log_sub, log_sub - math.log(2), math.log(float(info.max))],
+                     dtype)
+    near = [np.nextafter(e, d, dtype=dtype) for e in edges for d in (-np.inf, np.inf)]
+    ks = np.arange(-1080, 1030) * math.log(2)     # every power of two, exactly at a rounding boundary
+    return np.concatenate([rng.uniform(lo, hi, 100_000), np.linspace(lo, hi, 10_001), ks, edges, near,
+                           [0.0, -0.0, np.inf, -np.inf, np.nan, info.max, -info.max]]).astype(dtype)
+
+
+def test_numba_exp_gives_the_same_bits_without_avx512(tmp_path):
+    """_exp applies 2^k in one step (_ldexp) on AVX-512 and in two exact-then-rounded
+    factors elsewhere; both must round p * 2^k once, so every result is the same bit
+    pattern (kernels' float32 outputs then do not depend on the CPU). The two-step way
+    is compiled in a child process that tells Numba the CPU has no AVX-512."""
+    if not _math._ONE_STEP_LDEXP:
+        pytest.skip("this CPU has no AVX-512: the two-step way is the only one compiled")
+    features = ",".join(f for f in _math.llvm.get_host_cpu_features().flatten().split(",")
+                        if not f.startswith("+avx512"))
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from minitensor.kernels.numba_cpu import _math
+        assert not _math._ONE_STEP_LDEXP
+        for name in ("float32", "float64"):
+            x = np.load({str(tmp_path)!r} + "/x_" + name + ".npy")
+            out = np.empty_like(x)
+            _math._math_array(x, 0, out)
+            np.save({str(tmp_path)!r} + "/y_" + name + ".npy", out)
+    """)
+    for dtype in DTYPES:
+        np.save(tmp_path / f"x_{np.dtype(dtype).name}.npy", _exp_sample(dtype))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for dtype in DTYPES:
+        x = np.load(tmp_path / f"x_{np.dtype(dtype).name}.npy")
+        two_steps = np.load(tmp_path / f"y_{np.dtype(dtype).name}.npy")
+        one_step = np.empty_like(x)
+        _math._math_array(x, 0, one_step)
+        same = (one_step == two_steps) | (np.isnan(one_step) & np.isnan(two_steps))
+        assert same.all(), (x[~same][:5], one_step[~same][:5], two_steps[~same][:5])
+        num = ~np.isnan(one_step)
+        assert (np.signbit(one_step[num]) == np.signbit(two_steps[num])).all()   # exp(-inf) is +0 both ways
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_numba_erf_and_tanh(dtype):
     """GELU's helpers: erf exact to float64 via math.erf, to |err| < 5e-7 in float32
