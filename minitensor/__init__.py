@@ -19,9 +19,19 @@ from .autograd import Function
 from .tensor import Tensor, as_tensor
 from . import functional
 from . import tensor_methods  # noqa: F401  (installs Tensor's operators and methods)
-from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, rand,
-                       rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
-from .dtypes import as_dtype, bool_, float32, float64, int32, int64
+from .creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
+                       LongTensor, arange, empty, eye, full, full_like, from_numpy, is_tensor,
+                       linspace, numel, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, tensor, zeros, zeros_like)
+from .device import device
+from .dtypes import (as_dtype, bool_, float16, float32, float64, int8, int16, int32, int64,
+                     promote_types, result_dtype, uint8)
+# PyTorch's dtype names. ``float``, ``int`` and ``bool`` shadow the builtins in this
+# namespace only (mt.float is float32); no code below this line uses those builtins.
+from .dtypes import TORCH_NAMES as _TORCH_NAMES
+long, double, half, short = (_TORCH_NAMES[n] for n in ("long", "double", "half", "short"))
+float, int, bool = (_TORCH_NAMES[n] for n in ("float", "int", "bool"))  # noqa: A001
+from . import cuda
 from .errors import DTypeError, IndexOutOfRange, ShapeError
 from .grad_mode import (detect_anomaly, enable_grad, is_grad_enabled, no_grad,
                         set_grad_enabled)

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import grad_mode
 from . import random as _random
+from .errors import DTypeError
 from .tensor import Tensor
 
 
@@ -73,17 +74,16 @@ def gradcheck_report(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float
     the largest |analytic - numeric| and the message of the worst mismatch. Arguments
     as ``gradcheck``'s."""
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    checked = [i for i, t in enumerate(inputs) if t.requires_grad]
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad; nothing to check")
+    _check_float64(inputs, checked, eps)
     rng = np.random.default_rng(seed)
     rng_state = _random.get_rng_state()
 
     def evaluate() -> list[np.ndarray]:
         _random.set_rng_state(rng_state)
-        out = fn(*inputs)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        return [o for o in outs if isinstance(o, Tensor)]
+        return _floating_outputs(fn(*inputs))
 
     outputs = evaluate()
     upstream = [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
@@ -110,6 +110,35 @@ def gradcheck_report(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float
     _random.set_rng_state(rng_state)
     evaluate()  # leave the generator as if fn had run once
     return GradcheckReport(ok, float(max_err), message)
+
+
+def _check_float64(inputs, checked, eps: float) -> None:
+    """Refuse non-float64 inputs before computing anything: a central difference with a
+    step of 1e-6 moves a float32 value by ~8 of its rounding steps (2^-24 relative), so
+    the numeric gradient would be mostly rounding noise and the check would fail (or
+    pass) for the wrong reason."""
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            raise DTypeError(
+                f"gradcheck: input {i} (shape {inputs[i].shape}) has dtype {inputs[i].dtype}; "
+                f"gradcheck needs float64 inputs: a finite difference with eps={eps:g} drowns "
+                f"in {inputs[i].dtype} rounding (relative precision "
+                f"{np.finfo(inputs[i].dtype).eps:.1e}). Pass .double() inputs and call "
+                f".double() on any module the function uses")
+
+
+def _floating_outputs(out) -> list[Tensor]:
+    """``fn``'s floating-point Tensor outputs. A tuple may hold other items (integer
+    indices, None), which are not checked; but something floating must come back."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    floating = [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    if not floating:
+        what = f"a {out.dtype} Tensor" if isinstance(out, Tensor) else \
+            f"a {type(out).__name__}" if not isinstance(out, (tuple, list)) else \
+            f"a {type(out).__name__} of ({', '.join(type(o).__name__ for o in outs)})"
+        raise TypeError(f"gradcheck: the function must return a floating-point Tensor (or a "
+                        f"tuple holding some), got {what}")
+    return floating
 
 
 def _analytic(inputs, checked, outputs, upstream) -> dict[int, np.ndarray]:

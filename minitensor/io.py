@@ -55,15 +55,22 @@ def _check_metadata(metadata: dict | None) -> dict | None:
     return dict(metadata)
 
 
-def save(state_dict: dict, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Write ``{name: Tensor | ndarray}`` to ``path`` as safetensors, atomically.
+def save(state_dict, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Write ``{name: Tensor | ndarray}`` (or a Module's ``state_dict()``) to ``path`` as
+    safetensors, atomically.
 
     Args:
-        state_dict: arrays or tensors (e.g. ``model.state_dict()``); copied as they are
-            (dtype and shape kept).
+        state_dict: arrays or tensors (e.g. ``model.state_dict()``), copied as they are
+            (dtype and shape kept); or a Module, whose ``state_dict()`` is saved (the
+            weights only: load them back with ``model.load_state_dict(mt.load(path))``).
         path: destination file; its folder must exist.
         metadata: optional ``{str: str}`` stored in the header (read by ``load_metadata``).
     """
+    if not isinstance(state_dict, dict) and callable(getattr(state_dict, "state_dict", None)):
+        state_dict = state_dict.state_dict()  # a Module (io sits below nn: no import of it)
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"save: expected a state dict ({{name: Tensor | ndarray}}) or a Module, "
+                        f"got {type(state_dict).__name__}")
     atomic_write(path, safetensors.numpy.save(_to_arrays(state_dict),
                                               metadata=_check_metadata(metadata)))
 

@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 
 from . import grad_mode
-from .dtypes import DEFAULT_DTYPE, as_dtype
+from .device import CPU
+from .dtypes import DEFAULT_DTYPE, as_dtype, describe, supported_list
 from .errors import DTypeError, ShapeError
 
 
@@ -87,6 +88,15 @@ class Tensor:
     @property
     def dtype(self) -> np.dtype:
         return self._data.dtype
+
+    @property
+    def device(self):
+        """Always the CPU (``device(type='cpu')``, equal to "cpu"): minitensor runs there."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def size(self, dim: int | None = None):
         """The shape (torch spelling), or the size of one dimension."""
@@ -264,9 +274,9 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 
 
 def to_array(data, dtype=None) -> np.ndarray:
-    """Convert user data to a fresh ndarray following the dtype rules (DESIGN.md): Python
-    lists and numbers become float32 (bools stay bool); a NumPy array keeps its dtype;
-    ``dtype=`` overrides both."""
+    """Convert user data to a fresh ndarray following PyTorch's dtype rules (DESIGN.md):
+    Python ints become int64, floats the default float32, bools bool; a NumPy array keeps
+    its dtype; ``dtype=`` overrides both. Strings, objects and complex numbers are refused."""
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):
@@ -280,8 +290,11 @@ def to_array(data, dtype=None) -> np.ndarray:
         if arr.dtype == object:
             raise ShapeError(f"tensor: could not build a tensor from {type(data).__name__} "
                              "data (ragged nesting or non-numeric items)")
-        if arr.dtype.kind in "iuf":
-            arr = arr.astype(DEFAULT_DTYPE)
-        elif arr.dtype.kind not in "b":
-            raise TypeError(f"tensor: unsupported element type {arr.dtype} in the input data")
+        if arr.dtype.kind == "f":
+            arr = arr.astype(DEFAULT_DTYPE)  # Python floats: the default float, as torch
+        elif arr.dtype.kind == "i":
+            arr = arr.astype(np.int64, copy=False)  # Python ints: int64, as torch
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"tensor: NumPy dtype {describe(arr.dtype)} is not supported; "
+                         f"supported: {supported_list()}")
     return arr.astype(as_dtype(dtype), copy=False) if dtype is not None else arr

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import autograd
 from . import functional as F
-from .dtypes import as_dtype
+from .device import check_device, names_device
+from .dtypes import LEGACY_TENSOR_TYPES, as_dtype, is_scalar, result_dtype
 from .errors import ShapeError
 from .functional._checks import _pick
 from .tensor import Tensor, as_tensor
@@ -23,20 +24,57 @@ class _TensorMethods:
     """The methods of ``Tensor`` that compute (gathered here, installed below)."""
 
     # ------------------------------------------------------------------ conversion
-    def to(self, dtype) -> "Tensor":
-        """A copy with another dtype (differentiable between float dtypes)."""
-        dtype = as_dtype(dtype)
+    def to(self, *args, dtype=None, device=None, copy: bool = False, non_blocking: bool = False):
+        """This tensor with another dtype (differentiable between float dtypes), as torch's:
+        ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other_tensor)``,
+        ``to(device=..., dtype=...)``. Returns self when nothing changes (unless ``copy``).
+        Devices other than the CPU raise: minitensor computes on the CPU only."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif names_device(arg):
+                device = arg
+            elif dtype is None:
+                dtype = arg
+            else:
+                raise TypeError(f"to: expected a dtype, a device or a tensor, got {arg!r}")
+        check_device("to", device)
+        dtype = self.dtype if dtype is None else as_dtype(dtype)
         if dtype == self.dtype:
-            return self
+            return F.clone(self) if copy else self
         if self.requires_grad and dtype.kind == "f":
             return F.cast(self, dtype)
         return Tensor._make(self._data.astype(dtype), None)
+
+    def cpu(self) -> "Tensor":
+        """Self: every tensor is on the CPU."""
+        return self
+
+    def cuda(self, device=None) -> "Tensor":
+        check_device("cuda", "cuda" if device is None else device)
+        return self
+
+    def type(self, dtype=None):
+        """With no argument, the type name ("minitensor.FloatTensor"); else ``to(dtype)``
+        (a dtype or a name such as "torch.LongTensor")."""
+        if dtype is None:
+            names = {d: name for name, d in LEGACY_TENSOR_TYPES.items()}
+            return f"minitensor.{names.get(self.dtype, str(self.dtype))}"
+        return self.to(dtype)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        """This tensor with ``other``'s dtype."""
+        return self.to(other.dtype)
 
     def float(self) -> "Tensor":
         return self.to(np.float32)
 
     def double(self) -> "Tensor":
         return self.to(np.float64)
+
+    def half(self) -> "Tensor":
+        """float16 (storage and conversion only: compute in float32)."""
+        return self.to(np.float16)
 
     def long(self) -> "Tensor":
         return self.to(np.int64)
@@ -46,6 +84,27 @@ class _TensorMethods:
 
     def bool(self) -> "Tensor":
         return self.to(np.bool_)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """Zeros of shape ``size`` with this tensor's dtype (unless given)."""
+        return self._new_filled("new_zeros", size, 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """Ones of shape ``size`` with this tensor's dtype (unless given)."""
+        return self._new_filled("new_ones", size, 1, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None,
+                 requires_grad: bool = False) -> "Tensor":
+        return self._new_filled("new_full", (size,), fill_value, dtype, device, requires_grad)
+
+    def _new_filled(self, op, size, value, dtype, device, requires_grad) -> "Tensor":
+        check_device(op, device)
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        dtype = self.dtype if dtype is None else as_dtype(dtype)
+        out = Tensor._make(np.full(tuple(size), value, dtype), None)
+        out.requires_grad = requires_grad
+        return out
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -137,8 +196,11 @@ class _TensorMethods:
     # Comparisons build no graph and return bool tensors (``__eq__`` is elementwise,
     # so tensors hash by identity to remain usable as dict keys).
     def _compare(self, other, fn) -> "Tensor":
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._make(np.asarray(fn(self._data, other)), None)
+        # compare in the promoted dtype, as torch (int64 tensor < 2.5 compares in float32)
+        other = other if is_scalar(other) else as_tensor(other)
+        dtype = result_dtype(self, other)
+        other = np.asarray(other.data if isinstance(other, Tensor) else other, dtype=dtype)
+        return Tensor._make(np.asarray(fn(self._data.astype(dtype, copy=False), other)), None)
 
     def __lt__(self, other): return self._compare(other, np.less)
     def __le__(self, other): return self._compare(other, np.less_equal)

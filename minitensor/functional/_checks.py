@@ -1,15 +1,17 @@
 """Input checks shared by the functional wrappers: each raises an error naming the op.
 
-``_pick`` resolves PyTorch's argument aliases (``dim``/``keepdim``), ``_pair`` turns
-Python numbers into tensors of the other operand's dtype, and the rest check shapes,
-dtypes, axes and index data before any op runs.
+``_pick`` resolves PyTorch's argument aliases (``dim``/``keepdim``), ``_pair`` brings
+two operands to the dtype PyTorch's promotion gives (``dtypes.result_dtype``), and the
+rest check shapes, dtypes, axes and index data before any op runs.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import is_scalar, result_dtype
 from ..errors import DTypeError, IndexOutOfRange, ShapeError
 from ..tensor import Tensor, as_tensor
+
 
 def _pick(value, alias, default=None):
     """Resolve a NumPy-style argument and its PyTorch alias (``axis``/``dim``).
@@ -34,12 +36,19 @@ def _broadcast_shape(op: str, *shapes: tuple) -> tuple:
 
 
 def _pair(a, b) -> tuple[Tensor, Tensor]:
-    """Both operands as tensors; a Python scalar takes the other operand's dtype."""
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
-    return a, b
+    """Both operands as tensors of one dtype, the one PyTorch's promotion gives
+    (``dtypes.result_dtype``: int64 tensor * 2.5 -> float32, float32 tensor * 0-dim
+    float64 -> float32). A float tensor that requires grad is cast differentiably."""
+    a = a if is_scalar(a) else as_tensor(a)
+    b = b if is_scalar(b) else as_tensor(b)
+    dtype = result_dtype(a, b)
+    return _coerce(a, dtype), _coerce(b, dtype)
+
+
+def _coerce(x, dtype: np.dtype) -> Tensor:
+    if not isinstance(x, Tensor):
+        return Tensor._make(np.asarray(x, dtype=dtype), None)
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 def _check_float(name: str, x: Tensor) -> None:
@@ -55,15 +64,11 @@ def _normalize_axis(name: str, axis: int, ndim: int) -> int:
 
 
 def _as_index_array(name: str, idx) -> np.ndarray:
-    """Integer (or boolean) index data as an ndarray; integral floats are accepted."""
+    """Integer (or boolean) index data as an ndarray; floats are refused, as in torch."""
     arr = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-            raise DTypeError(f"{name}: index/target values must be integers, got {arr.dtype} "
-                             "with non-integral values")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "iub":
-        raise DTypeError(f"{name}: indices must be an integer or bool tensor, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iub":
+        raise DTypeError(f"{name}: indices must be an integer or bool tensor, got dtype "
+                         f"{arr.dtype} (shape {arr.shape}); convert them with .long()")
     return arr
 
 

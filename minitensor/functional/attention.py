@@ -46,7 +46,8 @@ def _check_mask_fits(name: str, mask, scores: tuple) -> None:
         fits = False
     if not fits:
         raise ShapeError(f"{name}: attn_mask of shape {mask.shape} does not broadcast to the "
-                         f"attention scores' shape {scores}")
+                         f"attention scores' shape {scores} (..., L, S): L = {scores[-2]} "
+                         f"queries, S = {scores[-1]} keys")
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import DEFAULT_DTYPE, is_scalar, result_dtype
 from ..errors import DTypeError, ShapeError
 from ..ops import elementwise as E
 from ..tensor import Tensor, as_tensor
@@ -39,8 +40,8 @@ def mul(a, b) -> Tensor:
 def div(a, b) -> Tensor:
     """a / b with broadcasting (true division: integer inputs give floats)."""
     a, b = _pair(a, b)
-    if a.dtype.kind != "f" and b.dtype.kind != "f":
-        a, b = a.float(), b.float()  # both: float32 / int64 would promote to float64
+    if a.dtype.kind != "f":  # true division of integers gives the default float (torch)
+        a, b = a.to(DEFAULT_DTYPE), b.to(DEFAULT_DTYPE)
     return _binary(E.Div, "div", a, b)
 
 
@@ -54,8 +55,9 @@ def neg(x: Tensor) -> Tensor:
 
 def pow(x, exponent) -> Tensor:
     """x ** exponent; a Python-number exponent is a constant (no gradient)."""
-    if isinstance(x, Tensor) and isinstance(exponent, (int, float, np.number)):
-        return E.PowScalar.apply(x, exponent=exponent)
+    if isinstance(x, Tensor) and is_scalar(exponent):
+        # int64 tensor ** 2.5 computes in the default float, float32 ** 2.0 stays float32
+        return E.PowScalar.apply(x.to(result_dtype(x, exponent)), exponent=exponent)
     return _binary(E.Pow, "pow", x, exponent)
 
 

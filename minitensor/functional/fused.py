@@ -80,6 +80,10 @@ def cross_entropy(logits: Tensor, target, ignore_index: int = -100, label_smooth
     if t.shape == logits.shape and t.dtype.kind == "f" and logits.ndim >= 1 and \
             not (logits.ndim == 1 and t.ndim == 0):
         return _cross_entropy_soft(logits, as_tensor(target), label_smoothing, reduction)
+    if t.dtype.kind not in "iu":  # as torch: float targets are probabilities, never indices
+        raise DTypeError(f"cross_entropy: target of dtype {t.dtype} and shape {t.shape}: class "
+                         f"indices must be an integer tensor (.long()), and class probabilities "
+                         f"a floating-point tensor of the logits' shape {logits.shape}")
     unbatched = logits.ndim == 1
     if unbatched:
         logits, t = logits.reshape(1, -1), t.reshape(1)

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..device import check_device, names_device
 from ..dtypes import as_dtype
 from ..tensor import Tensor, to_array
 
@@ -22,7 +23,7 @@ class Parameter(Tensor):
     """A leaf tensor that a Module registers as trainable (``requires_grad=True`` by default).
 
     Like ``torch.nn.Parameter``, it shares memory with the array or Tensor it wraps;
-    Python lists are converted (float32).
+    Python lists are converted as by ``mt.tensor`` (Python ints give int64).
 
     Args:
         data: ndarray, Tensor or nested list.
@@ -321,12 +322,24 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype) -> Module:
-        """Convert floating-point parameters, gradients and buffers to ``dtype`` in place.
+    def to(self, *args, dtype=None, device=None) -> Module:
+        """Convert floating-point parameters, gradients and buffers, in place, as torch's
+        ``Module.to``: ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(tensor)``,
+        ``to(device=..., dtype=...)``. Devices other than the CPU raise.
 
         The Parameter objects stay the same, so an optimizer built earlier still holds
         them (its state arrays follow the parameter's dtype at its next step).
         """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif names_device(arg):
+                device = arg
+            else:
+                dtype = arg
+        check_device("Module.to", device)
+        if dtype is None:
+            return self
         dtype = as_dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Module.to: only floating-point dtypes are supported, got {dtype}")
@@ -335,6 +348,10 @@ class Module:
                 t.data = t.data.astype(dtype, copy=False)
                 if t.grad is not None:
                     t.grad.data = t.grad.data.astype(dtype, copy=False)
+        return self
+
+    def cpu(self) -> Module:
+        """Self: parameters always live on the CPU."""
         return self
 
     def double(self) -> Module:

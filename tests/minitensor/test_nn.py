@@ -93,7 +93,7 @@ def test_parameter_is_a_leaf_tensor_that_requires_grad():
     assert repr(p).startswith("Parameter containing:\ntensor(")
     frozen = nn.Parameter(mt.zeros(2), requires_grad=False)
     assert not frozen.requires_grad and frozen.dtype == np.float32
-    assert nn.Parameter([1, 2]).dtype == np.float32
+    assert nn.Parameter([1.0, 2.0]).dtype == np.float32
     y = (p * 2).sum()
     assert type(p * 2) is mt.Tensor  # ops return plain tensors
     y.backward()

@@ -14,8 +14,8 @@ from minitensor import functional as F
 # ----------------------------------------------------------------------------- creation and dtypes
 
 @pytest.mark.parametrize("data,dtype", [
-    ([1.0, 2.0], np.float32), ([1, 2, 3], np.float32), (3, np.float32), (2.5, np.float32),
-    ([[1, 2], [3, 4]], np.float32), ([True, False], np.bool_), (True, np.bool_),
+    ([1.0, 2.0], np.float32), ([1, 2, 3], np.int64), (3, np.int64), (2.5, np.float32),
+    ([[1, 2], [3, 4]], np.int64), ([1, 2.5], np.float32), ([True, 2], np.int64), ([], np.float32), ([True, False], np.bool_), (True, np.bool_),
     (np.array([1, 2]), np.int64), (np.array([1.0]), np.float64), (np.array([1], np.int32), np.int32),
     (np.array([1.0], np.float16), np.float16), (np.array([True]), np.bool_), (np.float64(2.0), np.float64),
 ])
