@@ -170,7 +170,8 @@ def _legacy_constructor(name: str, dtype: np.dtype):
         check_device(name, device)
         if len(data_or_sizes) == 1 and not isinstance(data_or_sizes[0], (int, np.integer)):
             return tensor(data_or_sizes[0], dtype=dtype)  # FloatTensor([1, 2]): the data
-        return zeros(*data_or_sizes, dtype=dtype)  # FloatTensor(2, 3): a (2, 3) tensor
+        sizes = data_or_sizes or (0,)  # FloatTensor(): an empty 1-D tensor, as torch
+        return zeros(*sizes, dtype=dtype)  # FloatTensor(2, 3): a (2, 3) tensor
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = (f"``{name}(data)`` or ``{name}(*sizes)``: a {dtype} tensor from data, "
                            "or of the given sizes (zero-filled; torch leaves it uninitialized).")
