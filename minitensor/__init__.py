@@ -8,11 +8,11 @@
     loss.backward()          # x.grad now holds d loss / d x
 
 Layers, bottom up (each module imports only modules above it in this list):
-``kernels`` (arithmetic on arrays); ``dtypes``, ``errors``, ``grad_mode``, ``random``
-(leaves); ``tensor`` (the Tensor class: array, grad, graph fields); ``autograd`` (the
+``kernels`` (arithmetic on arrays); ``dtypes``, ``device``, ``errors``, ``grad_mode``,
+``random`` (leaves); ``tensor`` (the Tensor class: array, grad, graph fields); ``autograd`` (the
 engine); ``ops`` (one Function per op); ``functional`` (checked wrappers of the ops);
 ``tensor_methods`` (Tensor's operators and methods, calls into functional);
-``creation``, ``gradcheck``, ``io``; then ``nn`` and ``optim``.
+``creation``, ``gradcheck``, ``io``, ``cuda``; then ``nn`` and ``optim``.
 """
 from . import kernels
 from .autograd import Function

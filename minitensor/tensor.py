@@ -234,13 +234,18 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.dtype != DEFAULT_DTYPE:
+        if self.dtype not in _DTYPES_REPR_OMITS:
             extras.append(f"dtype={self.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.name}Backward>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+
+# As torch's repr: the dtypes one gets without asking (float32, and int64 / bool from
+# Python ints / bools) are not printed.
+_DTYPES_REPR_OMITS = (DEFAULT_DTYPE, np.dtype(np.int64), np.dtype(np.bool_))
 
 
 class _HookHandle:

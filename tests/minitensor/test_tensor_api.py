@@ -183,7 +183,9 @@ def test_repr():
     assert repr(mt.tensor(np.array([1.5]))) == "tensor([1.5], dtype=float64)"
     assert repr(mt.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     assert repr(mt.tensor([1.0], requires_grad=True) * 2) == "tensor([2.], grad_fn=<MulBackward>)"
-    assert repr(mt.tensor([True])) == "tensor([ True], dtype=bool)"
+    assert repr(mt.tensor([True])) == "tensor([ True])"  # as torch: no dtype for bool,
+    assert repr(mt.tensor([1, 2])) == "tensor([1, 2])"    # int64 and float32
+    assert repr(mt.tensor([1, 2], dtype=mt.int32)) == "tensor([1, 2], dtype=int32)"
     assert repr(mt.tensor(3.0)) == "tensor(3.)"
 
 
