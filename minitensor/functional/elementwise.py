@@ -125,7 +125,9 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     """Limit x to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return E.Clamp.apply(as_tensor(x), lo=min, hi=max)
+    x = as_tensor(x)
+    x = x.to(result_dtype(x, *(v for v in (min, max) if v is not None)))  # int x, 0.5 -> float32
+    return E.Clamp.apply(x, lo=min, hi=max)
 
 
 def where(condition, a, b) -> Tensor:

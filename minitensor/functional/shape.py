@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..dtypes import result_dtype
 from ..errors import IndexOutOfRange, ShapeError
 from ..ops import shape as S
 from ..tensor import Tensor, as_tensor
@@ -146,6 +147,8 @@ def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
+    dtype = result_dtype(*tensors)  # torch's promotion: float32 with int64 -> float32
+    tensors = [t.to(dtype) for t in tensors]
     a = _normalize_axis("cat", axis, tensors[0].ndim)
     _check_same_shapes("cat", tensors, a)
     return S.Cat.apply(*tensors, axis=a)
@@ -157,6 +160,8 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
+    dtype = result_dtype(*tensors)  # torch's promotion: float32 with int64 -> float32
+    tensors = [t.to(dtype) for t in tensors]
     _check_same_shapes("stack", tensors, None)
     a = _normalize_axis("stack", axis, tensors[0].ndim + 1)
     return S.Stack.apply(*tensors, axis=a)

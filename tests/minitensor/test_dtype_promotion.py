@@ -206,3 +206,27 @@ def test_result_dtype_matches_torch_result_type():
         ours_b, theirs_b = _make(kb, sb, torch)
         want = str(torch.result_type(theirs_a, theirs_b)).removeprefix("torch.")
         assert result_dtype(ours_a, ours_b) == mt.as_dtype(want), (ka, sa, kb, sb)
+
+
+def test_clamp_cat_and_stack_promote_as_torch():
+    assert F.clamp(t(i64), 0.5, None).dtype == f32 and F.clamp(t(i64), 1, 2).dtype == i64
+    assert mt.cat([t(f32), t(i64)]).dtype == f32 and mt.cat([t(f32), t(f64)]).dtype == f64
+    assert mt.stack([t(f32), t(i64)]).dtype == f32
+    a = mt.ones(2, requires_grad=True)
+    b_ = mt.ones(2, dtype=mt.float64, requires_grad=True)
+    mt.cat([a, b_]).sum().backward()  # the float32 input's gradient comes back float32
+    assert a.grad.dtype == f32 and b_.grad.dtype == f64
+
+
+def test_clamp_cat_and_stack_match_torch():
+    torch = pytest.importorskip("torch")
+    for da, db in itertools.product(DTYPES, repeat=2):
+        ours = [t(np.dtype(da)), t(np.dtype(db))]
+        theirs = [torch.tensor(x.data) for x in ours]
+        for name in ("cat", "stack"):
+            want = str(getattr(torch, name)(theirs).dtype).removeprefix("torch.")
+            assert getattr(mt, name)(ours).dtype == mt.as_dtype(want), (name, da, db)
+    for bound in (0.5, 2, True):
+        for name in DTYPES[1:]:
+            want = torch.clamp(torch.tensor(t(np.dtype(name)).data), min=bound).dtype
+            assert F.clamp(t(np.dtype(name)), bound).dtype == mt.as_dtype(str(want)), (name, bound)
