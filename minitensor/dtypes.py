@@ -75,9 +75,12 @@ def as_dtype(dtype) -> np.dtype:
 # NumPy widens in all of these cases (int64 * float32 -> float64), which would leak
 # float64 into float32 models; that is why the rule is written out here.
 
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}  # by dtype.kind: bool < integer < floating
+
+
 def _category(dtype: np.dtype) -> builtins.int:
     """0 for bool, 1 for integers, 2 for floating point."""
-    return {"b": 0, "i": 1, "u": 1, "f": 2}.get(dtype.kind, 3)
+    return _CATEGORY.get(dtype.kind, 3)
 
 
 def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -86,7 +89,7 @@ def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
     ca, cb = _category(a), _category(b)
     if ca != cb:
         return a if ca > cb else b
-    return np.promote_types(a, b)
+    return a if a == b else np.promote_types(a, b)
 
 
 def _scalar_dtype(x) -> np.dtype:
@@ -99,14 +102,27 @@ def _scalar_dtype(x) -> np.dtype:
     raise TypeError(f"unsupported operand of type {type(x).__name__}")
 
 
+_PYTHON_NUMBERS = (builtins.float, builtins.int, builtins.bool)
+
+
 def is_scalar(x) -> builtins.bool:
     """A Python (or NumPy) number, which counts in promotion with its category only."""
-    return isinstance(x, (builtins.bool, builtins.int, builtins.float, np.bool_, np.number))
+    return type(x) in _PYTHON_NUMBERS or isinstance(x, (builtins.int, builtins.float, np.bool_,
+                                                        np.number))
 
 
 def result_dtype(*operands) -> np.dtype:
     """The dtype of an elementwise op on ``operands`` (tensors, arrays or Python numbers),
     by PyTorch's promotion rule (see the table above)."""
+    if len(operands) == 2:  # the common cases, answered without the general walk below
+        a, b = operands
+        if type(a) in _PYTHON_NUMBERS:
+            a, b = b, a  # (the rule is symmetric)
+        if type(b) in _PYTHON_NUMBERS:
+            if type(a) not in _PYTHON_NUMBERS and a.dtype.kind == "f":
+                return a.dtype  # a float tensor with a Python number: never widened
+        elif a.dtype == b.dtype:
+            return a.dtype
     groups: list = [None, None, None]  # tensors with dims, 0-dim tensors, Python numbers
     for x in operands:
         if is_scalar(x):

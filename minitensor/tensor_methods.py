@@ -197,6 +197,8 @@ class _TensorMethods:
     # so tensors hash by identity to remain usable as dict keys).
     def _compare(self, other, fn) -> "Tensor":
         # compare in the promoted dtype, as torch (int64 tensor < 2.5 compares in float32)
+        if isinstance(other, Tensor) and other.dtype == self.dtype:  # nothing to promote
+            return Tensor._make(np.asarray(fn(self._data, other._data)), None)
         other = other if is_scalar(other) else as_tensor(other)
         dtype = result_dtype(self, other)
         other = np.asarray(other.data if isinstance(other, Tensor) else other, dtype=dtype)

@@ -39,6 +39,8 @@ def _pair(a, b) -> tuple[Tensor, Tensor]:
     """Both operands as tensors of one dtype, the one PyTorch's promotion gives
     (``dtypes.result_dtype``: int64 tensor * 2.5 -> float32, float32 tensor * 0-dim
     float64 -> float32). A float tensor that requires grad is cast differentiably."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype:
+        return a, b  # the common case: nothing to promote
     a = a if is_scalar(a) else as_tensor(a)
     b = b if is_scalar(b) else as_tensor(b)
     dtype = result_dtype(a, b)
