@@ -137,13 +137,17 @@ def result_dtype(*operands) -> np.dtype:
     return result
 
 
+_UNSUPPORTED_KINDS = {"U": "string", "S": "bytes", "O": "object", "c": "complex",
+                      "M": "datetime", "m": "timedelta", "V": "void"}
+
+
 def describe(dtype: np.dtype) -> str:
-    """A dtype's name for error messages: NumPy's code plus what it is ("<U1 (string)")."""
-    kinds = {"U": "string", "S": "bytes", "O": "object", "c": "complex", "M": "datetime",
-             "m": "timedelta", "V": "void"}
-    return f"{dtype.str if dtype.kind in kinds else dtype.name} ({kinds[dtype.kind]})" \
-        if dtype.kind in kinds else dtype.name
+    """A dtype's name for error messages: "float32", or NumPy's code plus what it is
+    for the kinds a tensor cannot hold ("<U1 (string)", "<c16 (complex)")."""
+    kind = _UNSUPPORTED_KINDS.get(dtype.kind)
+    return f"{dtype.str} ({kind})" if kind else dtype.name
 
 
 def supported_list() -> str:
+    """The dtypes a tensor holds, for error messages."""
     return ", ".join(d.name for d in SUPPORTED)

@@ -50,9 +50,9 @@ class _TensorMethods:
         """Self: every tensor is on the CPU."""
         return self
 
-    def cuda(self, device=None) -> "Tensor":
-        check_device("cuda", "cuda" if device is None else device)
-        return self
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Raises a clear error: minitensor computes on the CPU only."""
+        check_device("cuda", "cuda")
 
     def type(self, dtype=None):
         """With no argument, the type name ("minitensor.FloatTensor"); else ``to(dtype)``
@@ -73,7 +73,8 @@ class _TensorMethods:
         return self.to(np.float64)
 
     def half(self) -> "Tensor":
-        """float16 (storage and conversion only: compute in float32)."""
+        """float16, for storage and conversion only: the kernels are written for float32
+        and float64, so convert back with ``.float()`` before computing."""
         return self.to(np.float16)
 
     def long(self) -> "Tensor":

@@ -55,9 +55,10 @@ def neg(x: Tensor) -> Tensor:
 
 def pow(x, exponent) -> Tensor:
     """x ** exponent; a Python-number exponent is a constant (no gradient)."""
-    if isinstance(x, Tensor) and is_scalar(exponent) and result_dtype(x, exponent) != np.bool_:
-        # int64 tensor ** 2.5 computes in the default float, float32 ** 2.0 stays float32
-        return E.PowScalar.apply(x.to(result_dtype(x, exponent)), exponent=exponent)
+    if isinstance(x, Tensor) and is_scalar(exponent):
+        dtype = result_dtype(x, exponent)  # int64 ** 2.5 -> float32; float32 ** 2.0 -> float32
+        if dtype != np.bool_:
+            return E.PowScalar.apply(x.to(dtype), exponent=exponent)
     x, exponent = _pair(x, exponent)
     if x.dtype == np.bool_:  # NumPy's bool ** bool is int8; torch's stays bool
         return _binary(E.Pow, "pow", x.to(np.uint8), exponent.to(np.uint8)).to(np.bool_)
