@@ -223,6 +223,10 @@ class Tensor:
         old._output_index = self._output_index
         old._requires_grad = self._requires_grad
         result = compute(old)
+        if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+            raise DTypeError(f"{name}: the result has dtype {result.dtype}, which can't be "
+                             f"written into this {self.dtype} tensor (shape {self.shape}) in "
+                             f"place; use the out-of-place op, or convert first")
         np.copyto(self._data, result.data, casting="same_kind")
         self._version_counter.value += 1
         if recording and result.requires_grad:

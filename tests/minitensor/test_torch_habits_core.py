@@ -349,3 +349,25 @@ def test_integer_indices_only():
     assert x[mt.tensor([0, 2])].shape == (2, 4)
     with raises(DTypeError, "getitem: indices must be an integer or bool tensor, got dtype float32"):
         x[mt.tensor([0.0, 2.0])]
+
+
+def test_in_place_ops_refuse_a_result_they_cannot_hold():
+    x = mt.tensor([1, 2, 3])
+    with raises(DTypeError, "add_: the result has dtype float32, which can't be written into "
+                            "this int64 tensor (shape (3,)) in place"):
+        x += 2.5
+    x += 2  # int64 + Python int stays int64
+    assert x.tolist() == [3, 4, 5] and x.dtype == np.int64
+    p = mt.ones(2)
+    p.add_(mt.ones(2, dtype=mt.float64))  # float64 into float32: same kind, allowed (as torch)
+    assert p.dtype == np.float32 and p.tolist() == [2.0, 2.0]
+
+
+def test_in_place_refusal_matches_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        t = torch.tensor([1, 2, 3])
+        t += 2.5
+    with pytest.raises(RuntimeError):
+        x = mt.tensor([1, 2, 3])
+        x += 2.5
