@@ -24,11 +24,14 @@ def _int_index(name: str, index, what: str = "index") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_in_range(name: str, index: np.ndarray, n: int, axis: int, shape: tuple) -> None:
-    if index.size and (index.min() < -n or index.max() >= n):
+def _check_in_range(name: str, index: np.ndarray, n: int, axis: int, shape: tuple,
+                    allow_negative: bool = False) -> None:
+    """Entries in [0, n) (or [-n, n) where torch counts negatives from the end)."""
+    low = -n if allow_negative else 0
+    if index.size and (index.min() < low or index.max() >= n):
         bad = int(index.max()) if index.max() >= n else int(index.min())
         raise IndexOutOfRange(f"{name}: index {bad} is out of range for dim {axis} of size {n} "
-                              f"(tensor of shape {shape})")
+                              f"(tensor of shape {shape}); valid indices are {low}..{n - 1}")
 
 
 def _along_axis_index(name: str, x: Tensor, dim: int, index) -> tuple[int, np.ndarray]:
@@ -45,7 +48,7 @@ def _along_axis_index(name: str, x: Tensor, dim: int, index) -> tuple[int, np.nd
                          f"{x.shape} along dim {too_long[0]} (only dim {axis} may differ)")
     n = x.shape[axis] if x.ndim else 1
     _check_in_range(name, idx, n, axis, x.shape)
-    return axis, idx % n
+    return axis, idx
 
 
 def gather(x: Tensor, dim: int, index, *, sparse_grad: bool = False) -> Tensor:
@@ -114,7 +117,8 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
     idx = _int_index("index_fill", index)
     if idx.ndim > 1:
         raise ShapeError(f"index_fill: index must be 1-D (or 0-d), got shape {idx.shape}")
-    _check_in_range("index_fill", idx, x.shape[axis] if x.ndim else 1, axis, x.shape)
+    _check_in_range("index_fill", idx, x.shape[axis] if x.ndim else 1, axis, x.shape,
+                    allow_negative=True)
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ShapeError(f"index_fill: value must be a number or a 0-d tensor, got shape "
