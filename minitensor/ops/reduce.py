@@ -138,8 +138,8 @@ class LogSumExp(Function):
 class Norm(Function):
     """$f(x) = (\\sum_{axes} |x|^p)^{1/p}$ for a finite p > 0 (p = 2: the Euclidean norm).
 
-    Backward: $\\partial x = g\\, \\mathrm{sign}(x) |x|^{p-1} / f^{p-1}$; where the norm is 0
-    the gradient is 0 (a subgradient, as torch), not 0/0.
+    Backward: $\\partial x = g\\, \\mathrm{sign}(x) |x|^{p-1} / f^{p-1}$; where the norm is 0,
+    or an entry is 0, the gradient is 0 (a subgradient, as torch), not 0/0 or 0 * inf.
     """
     @staticmethod
     def forward(ctx, x, p=2.0, axis=None, keepdims=False):
@@ -163,4 +163,7 @@ class Norm(Function):
         if p == 1:
             return g * np.sign(x)
         scale = np.where(norm == 0, 0, g / np.where(norm == 0, 1, norm ** (p - 1)))
-        return scale * (x if p == 2 else np.sign(x) * np.abs(x) ** (p - 1))
+        if p == 2:
+            return scale * x
+        # |x|^(p-1) is inf at x = 0 for p < 1: those entries get 0, as torch
+        return scale * np.where(x == 0, 0, np.sign(x) * np.abs(x) ** (p - 1))

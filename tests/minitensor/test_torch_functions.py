@@ -187,6 +187,9 @@ def test_norm_of_zero_has_zero_gradient():
     zero_row = np.vstack([np.zeros(4), X34[1]])
     check(lambda x: x.norm(dim=1), lambda x: x.norm(dim=1), zero_row)
     check(lambda x: x.norm(), lambda x: x.norm(), np.zeros((2, 3)))
+    with_zeros = np.array([[0.0, 1.0, -2.0], [0.0, 0.0, 0.5]])
+    for p in (0.5, 1, 3):
+        check(lambda x: x.norm(p, dim=1), lambda x: x.norm(p, dim=1), with_zeros)
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
