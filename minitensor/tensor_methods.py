@@ -15,7 +15,6 @@ from . import autograd
 from . import functional as F
 from .dtypes import as_dtype
 from .errors import ShapeError
-from .functional._checks import _pick
 from .functional.sampling import _no_generator
 from .tensor import Tensor, as_tensor
 
