@@ -44,3 +44,11 @@ from .kernels import set_backend
 __version__ = "0.1.0"
 from . import nn, optim
 from .io import save, load
+
+# PyTorch-style top-level functions (issue 15): torch.X code runs as mt.X.
+from .functional import (abs, amax, amin, argmax, argmin, bmm, cos, cumsum, einsum, exp,
+                         flatten, flip, gather, index_select, log, log_softmax, masked_select,
+                         max, mean, min, mm, multinomial, nonzero, norm, outer, pow, randperm,
+                         relu, repeat_interleave, return_types, rsqrt, scatter, sigmoid, sign,
+                         sin, softmax, sort, sqrt, square, sum, t, tanh, topk, tril, triu,
+                         unbind)

@@ -394,3 +394,80 @@ SAMPLES: dict[str, list[Sample]] = {
           num_heads=2, mask=_att_float_mask[:, :, :, :3], scale=0.5, need_weights=True),
     ],
 }
+
+
+# ----------------------------------------------------------------------------- issue 15 ops
+# (torch.X functions: unary math, norm, triangles, gather/scatter, cumsum, einsum)
+
+_gather_index = np.array([[2, 0, 2, 1], [0, 0, 1, 2]])      # repeats: gradients add up
+_scatter_rows = np.array([[0, 2, 1, 0], [2, 1, 0, 1]])      # distinct rows per column
+_scatter_cols = np.array([[3, 0], [1, 2], [0, 3]])          # distinct columns per row
+
+
+def _zero_row_norm(rng):
+    x = rng.standard_normal((3, 4))
+    x[1] = 0.0                      # the norm of this row is 0: gradient 0 (central diffs too)
+    return (x,)
+
+
+SAMPLES.update({
+    "Sin": _unary(),
+    "Cos": _unary(),
+    "Rsqrt": _unary(pos),
+    "Square": _unary(),
+    "Sign": _unary(away),           # away from 0, where sign jumps
+    "Norm": [
+        S("p=2, all", r(3, 4), p=2, axis=None, keepdims=False),
+        S("p=2, axis 1 keepdims", r(3, 4), p=2, axis=(1,), keepdims=True),
+        S("p=2, a zero row", pairwise=_zero_row_norm, p=2, axis=(1,), keepdims=False),
+        S("p=1, axis 0", away(3, 4), p=1, axis=(0,), keepdims=False),
+        S("p=3, axes (0, 2), transposed", tr((2, 3, 4), away), p=3, axis=(0, 2), keepdims=False),
+        S("p=0.5, strided", strided(2, 3, base=away), p=0.5, axis=None, keepdims=False),
+        S("p=2, 0-d", away(), p=2, axis=None, keepdims=False),
+    ],
+    "Tril": [
+        S("square", r(4, 4), diagonal=0),
+        S("wide, diagonal 1", r(3, 5), diagonal=1),
+        S("batched, diagonal -1, transposed", tr((2, 4, 3)), diagonal=-1),
+    ],
+    "Triu": [
+        S("square", r(4, 4), diagonal=0),
+        S("tall, diagonal -1", r(5, 3), diagonal=-1),
+        S("batched, diagonal 2, strided", strided(2, 3, 4), diagonal=2),
+    ],
+    "Gather": [
+        S("axis 0, repeated rows", r(3, 4), index=_gather_index, axis=0),
+        S("axis 1, index smaller than x", r(3, 5), index=_gather_index[:, :3] + 1, axis=1),
+        S("3-D, last axis, transposed", tr((2, 3, 4)), index=np.array([[[3, 0], [1, 1], [2, 3]]] * 2),
+          axis=2),
+        S("1-D", r(5), index=np.array([4, 0, 4]), axis=0),
+    ],
+    "Scatter": [
+        S("src, axis 0, src larger than index", r(3, 4), r(3, 5), index=_scatter_rows, axis=0),
+        S("src, axis 1, transposed x", tr((3, 4)), r(3, 2), index=_scatter_cols, axis=1),
+        S("value, axis 1", r(3, 4), index=_scatter_cols, axis=1, value=-2.0),
+        S("src, 1-D", r(5), r(3), index=np.array([4, 0, 2]), axis=0),
+    ],
+    "CumSum": [
+        S("axis 0", r(4, 3), axis=0),
+        S("axis 1, transposed", tr((3, 4)), axis=1),
+        S("3-D last axis, strided", strided(2, 3, 4), axis=2),
+        S("1-D", r(6), axis=0),
+    ],
+    "Einsum": [
+        S("matmul", r(3, 4), r(4, 2), inputs=["ij", "jk"], output="ik"),
+        S("batched matmul, transposed", r(2, 3, 4), tr((2, 4, 5)), inputs=["bij", "bjk"],
+          output="bik"),
+        S("broadcast batch (1 vs 2)", r(1, 3, 4), r(2, 4, 2), inputs=["aij", "ajk"], output="aik"),
+        S("attention scores", r(2, 3, 5, 4), r(2, 3, 6, 4), inputs=["bhqd", "bhkd"],
+          output="bhqk"),
+        S("outer", r(3), r(4), inputs=["i", "j"], output="ij"),
+        S("matrix-vector", r(3, 4), r(4), inputs=["ij", "j"], output="i"),
+        S("full sum", r(3, 4), inputs=["ij"], output=""),
+        S("letter only in one operand", r(2, 3, 4), r(3, 5), inputs=["ijk", "jl"], output="il"),
+        S("three operands", r(2, 3), r(3, 4), r(4, 2), inputs=["ij", "jk", "kl"], output="il"),
+        S("trace", r(4, 4), inputs=["ii"], output=""),
+        S("diagonal, strided", strided(3, 3), inputs=["ii"], output="i"),
+        S("transpose", r(3, 4), inputs=["ij"], output="ji"),
+    ],
+})

@@ -16,7 +16,7 @@ from . import functional as F
 from .device import check_device, names_device
 from .dtypes import LEGACY_TENSOR_TYPES, as_dtype, is_scalar, result_dtype
 from .errors import ShapeError
-from .functional._checks import _pick
+from .functional.sampling import _no_generator
 from .tensor import Tensor, as_tensor
 
 
@@ -221,13 +221,11 @@ class _TensorMethods:
     def any(self) -> "Tensor": return Tensor._make(np.asarray(self._data.any()), None)
     def all(self) -> "Tensor": return Tensor._make(np.asarray(self._data.all()), None)
 
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
-        axis, keepdims = _pick(axis, dim), _pick(keepdims, keepdim, False)
-        return Tensor._make(np.asarray(np.argmax(self._data, axis=axis, keepdims=keepdims)), None)
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+        return F.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
-        axis, keepdims = _pick(axis, dim), _pick(keepdims, keepdim, False)
-        return Tensor._make(np.asarray(np.argmin(self._data, axis=axis, keepdims=keepdims)), None)
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+        return F.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # ------------------------------------------------------------------ math methods
     def exp(self): return F.exp(self)
@@ -252,13 +250,15 @@ class _TensorMethods:
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Max over ``axis`` (values only, like ``torch.amax``; ties share the gradient)."""
-        return F.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``x.max()``: the max (0-d). ``x.max(dim, keepdim=False)``: the named pair
+        ``(values, indices)``, as torch. ``x.max(axis=..., keepdims=...)``: values only,
+        like ``amax`` (ties share the gradient). ``x.max(other)``: elementwise maximum."""
+        return F.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Min over ``axis`` (values only, like ``torch.amin``; ties share the gradient)."""
-        return F.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The min; the same forms as ``max`` (a named pair ``(values, indices)`` with dim)."""
+        return F.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return F.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -312,6 +312,79 @@ class _TensorMethods:
     def clone(self) -> "Tensor":
         """A copy with its own memory (differentiable)."""
         return F.clone(self)
+
+    # ------------------------------------------------------------------ torch methods (issue 15)
+    def sin(self): return F.sin(self)
+    def cos(self): return F.cos(self)
+    def rsqrt(self): return F.rsqrt(self)
+    def square(self): return F.square(self)
+    def sign(self): return F.sign(self)
+    def t(self): return F.t(self)
+    def mm(self, mat2): return F.mm(self, mat2)
+    def bmm(self, mat2): return F.bmm(self, mat2)
+    def outer(self, vec2): return F.outer(self, vec2)
+    def tril(self, diagonal=0): return F.tril(self, diagonal)
+    def triu(self, diagonal=0): return F.triu(self, diagonal)
+    def cumsum(self, dim, *, dtype=None): return F.cumsum(self, dim, dtype=dtype)
+    def gather(self, dim, index): return F.gather(self, dim, index)
+    def index_select(self, dim, index): return F.index_select(self, dim, index)
+    def masked_select(self, mask): return F.masked_select(self, mask)
+    def nonzero(self, *, as_tuple=False): return F.nonzero(self, as_tuple=as_tuple)
+    def unbind(self, dim=0): return F.unbind(self, dim)
+    def repeat(self, *sizes): return F.repeat(self, *sizes)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The p-norm over ``dim`` (None: all elements); p=2 by default (see ``F.norm``)."""
+        return F.norm(self, p, dim, keepdim)
+
+    def flip(self, *dims):
+        """A copy with the elements reversed along ``dims`` (``x.flip(0)``, ``x.flip([0, 1])``)."""
+        return F.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return F.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The named pair ``(values, indices)`` of the k largest (or smallest) along ``dim``."""
+        return F.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """The named pair ``(values, indices)`` sorted along ``dim`` (always stable)."""
+        return F.sort(self, dim, descending, stable)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return F.multinomial(self, num_samples, replacement, generator=generator)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """A copy with ``src`` (or ``value``) written at ``index`` along ``dim``."""
+        return F.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """In place: ``self[index[i][j]][j] = src[i][j]`` for dim 0 (likewise other dims)."""
+        return self._inplace("scatter_", lambda t: F.scatter(t, dim, index, src, value=value,
+                                                             reduce=reduce))
+
+    def index_fill(self, dim, index, value):
+        return F.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        """In place: the slices at ``index`` along ``dim`` set to ``value``."""
+        return self._inplace("index_fill_", lambda t: F.index_fill(t, dim, index, value))
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """In place: fill with Normal(mean, std) draws from the seeded generator."""
+        _no_generator("normal_", generator)
+        return self._overwrite("normal_", F.sampling.fill_normal(self, mean, std))
+
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+        """In place: fill with Uniform[from_, to) draws from the seeded generator."""
+        _no_generator("uniform_", generator)
+        return self._overwrite("uniform_", F.sampling.fill_uniform(self, from_, to))
+
+    def _overwrite(self, name, values: np.ndarray) -> "Tensor":
+        # through _inplace (leaf check, version bump); the new values do not depend on the
+        # old ones, so the old value gets a zero gradient (Where, not t * 0 + v: no NaN * 0)
+        return self._inplace(name, lambda t: F.where(np.zeros(t.shape, dtype=bool), t, values))
 
 
 # Class-body bookkeeping that is not a method of Tensor.

@@ -17,6 +17,15 @@ input checks they share):
                  dropout embedding one_hot
     attention    scaled_dot_product_attention multi_head_attention
 
+and the torch.X functions of issue 15 (elementwise: sin cos rsqrt square sign; reduce: norm):
+
+    selection    max min argmax argmin topk sort (named pairs: ``return_types``)
+    indexing     gather scatter index_select index_fill masked_select nonzero
+                 repeat_interleave repeat flip unbind
+    products     einsum bmm mm outer t tril triu
+    cumulative   cumsum
+    sampling     multinomial randperm (and the fills behind normal_/uniform_)
+
 Axes follow NumPy's spelling (``axis``, ``keepdims``); PyTorch's ``dim``/``keepdim``
 are accepted as aliases.
 """
@@ -29,6 +38,15 @@ from .linalg import linear, matmul
 from .fused import (cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax,
                     mse_loss, nll_loss, one_hot, relu, softmax)
 from .attention import multi_head_attention, scaled_dot_product_attention
+from .elementwise import cos, rsqrt, sign, sin, square
+from .reduce import norm
+from . import return_types
+from .selection import argmax, argmin, max, min, sort, topk
+from .indexing import (flip, gather, index_fill, index_select, masked_select, nonzero, repeat,
+                       repeat_interleave, scatter, unbind)
+from .products import bmm, einsum, mm, outer, t, tril, triu
+from .cumulative import cumsum
+from .sampling import multinomial, randperm
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
@@ -38,4 +56,9 @@ __all__ = [
     "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
     "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
+    # issue 15
+    "sin", "cos", "rsqrt", "square", "sign", "norm", "return_types", "max", "min", "argmax",
+    "argmin", "topk", "sort", "gather", "scatter", "index_select", "index_fill",
+    "masked_select", "nonzero", "repeat_interleave", "repeat", "flip", "unbind", "einsum",
+    "bmm", "mm", "outer", "t", "tril", "triu", "cumsum", "multinomial", "randperm",
 ]

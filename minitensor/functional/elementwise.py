@@ -151,3 +151,38 @@ def masked_fill(x: Tensor, mask, value) -> Tensor:
                          f"tensor's shape {x.shape}")
     value = value.item() if isinstance(value, Tensor) else value
     return E.MaskedFill.apply(x, mask=m, value=value)
+
+
+# ---------------------------------------------------------------------------- more unary math
+# (torch.sin/cos/rsqrt/square/sign; integer input gives float32 for sin, cos and rsqrt)
+
+def sin(x) -> Tensor:
+    """Sine (radians)."""
+    return _unary(E.Sin, x)
+
+
+def cos(x) -> Tensor:
+    """Cosine (radians)."""
+    return _unary(E.Cos, x)
+
+
+def rsqrt(x) -> Tensor:
+    """1 / sqrt(x)."""
+    return _unary(E.Rsqrt, x)
+
+
+def square(x) -> Tensor:
+    """x * x (keeps an integer dtype, as torch)."""
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        raise DTypeError(f"square: a bool tensor (shape {x.shape}) cannot be squared; "
+                         "convert it with .float() or .long()")
+    return E.Square.apply(x)
+
+
+def sign(x) -> Tensor:
+    """-1, 0 or 1 by the sign of x (same dtype); its gradient is 0, as torch's."""
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        return clone(x)  # torch.sign of a bool tensor is the tensor itself
+    return E.Sign.apply(x)

@@ -3,11 +3,13 @@ std and logsumexp over ``axis`` (``dim`` accepted as its alias).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..ops import reduce as R
 from ..tensor import Tensor
 from ._checks import _axes_arg, _check_float, _pick
-from .elementwise import sqrt, where
+from .elementwise import abs as _abs, sqrt, where
 
 def sum(x: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Sum over ``axis`` (None = all)."""
@@ -68,3 +70,24 @@ def logsumexp(x: Tensor, axis=None, keepdims=False, *, dim=None, keepdim=None) -
     axis, keepdims = _pick(axis, dim), _pick(keepdims, keepdim, False)
     _check_float("logsumexp", x)
     return R.LogSumExp.apply(x, axis=_axes_arg("logsumexp", x, axis), keepdims=keepdims)
+
+
+def norm(x: Tensor, p=2, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """The p-norm over ``dim`` (None: all elements): (sum |x|^p)^(1/p).
+
+    ``p``: a number > 0, ``"fro"`` (= 2), ``inf`` (max |x|) or ``-inf`` (min |x|). Where
+    the norm is 0 the gradient is 0, as torch.
+    """
+    axis = _pick(axis, dim)
+    keep = bool(keepdim) or bool(keepdims)
+    _check_float("norm", x)
+    if p == "fro":
+        p = 2
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or \
+            not (p > 0 or p == -np.inf):
+        raise ValueError(f"norm: p must be a positive number, 'fro', inf or -inf; got {p!r}")
+    if p == np.inf:
+        return amax(_abs(x), axis, keep)
+    if p == -np.inf:
+        return amin(_abs(x), axis, keep)
+    return R.Norm.apply(x, p=p, axis=_axes_arg("norm", x, axis), keepdims=keep)

@@ -78,21 +78,50 @@ class Neg(Function):
         return -g
 
 
+# Whole-number exponents up to this size are computed by repeated multiplication.
+_MAX_MULTIPLY_EXPONENT = 64
+
+
+def power(x: np.ndarray, p) -> np.ndarray:
+    """``x ** p``; a whole-number p on a float array by repeated squaring and multiplying.
+
+    NumPy's float ``power`` takes a slow path for negative bases (about 200x ``x*x*x`` for
+    p = 3.0); torch special-cases small whole exponents the same way. A negative p is the
+    reciprocal of the positive power (1 / x^|p|), as torch computes x^-1 and x^-2.
+    """
+    whole = float(p).is_integer() and abs(p) <= _MAX_MULTIPLY_EXPONENT
+    if x.dtype.kind != "f" or not whole:
+        return x ** p
+    n = abs(int(p))
+    result, base = None, x
+    while n:  # binary exponentiation: about 2 log2(n) products
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if n:
+            base = base * base
+    if result is None:  # p == 0: 1 everywhere (also at x = 0, nan and inf, as torch)
+        return np.ones_like(x)
+    if result is x:
+        result = x.copy()  # p == 1: a new array, never the input itself
+    return np.reciprocal(result) if p < 0 else result
+
+
 @register
 class PowScalar(Function):
-    """$f(x) = x^p$ for a constant exponent p."""
+    """$f(x) = x^p$ for a constant exponent p (whole p: repeated multiplication)."""
     @staticmethod
     def forward(ctx, x, exponent):
         ctx.save_for_backward(x)
         ctx.exponent = exponent
-        return x ** exponent
+        return power(x, exponent)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_arrays
         p = ctx.exponent
         # p * x^(p-1), written so that p = 0 gives exactly 0 (not 0 * x^-1 = nan at x = 0)
-        return g * (p * x ** (p - 1)) if p != 0 else np.zeros_like(g)
+        return g * (p * power(x, p - 1)) if p != 0 else np.zeros_like(g)
 
 
 @register
@@ -313,3 +342,76 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, g):
         return g
+
+
+# ---------------------------------------------------------------------------- more unary math
+# (the torch.X functions of issue 15: sin, cos, rsqrt, square, sign)
+
+
+@register
+class Sin(Function):
+    """$f(x) = \\sin x$"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * np.cos(x)
+
+
+@register
+class Cos(Function):
+    """$f(x) = \\cos x$"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return -g * np.sin(x)
+
+
+@register
+class Rsqrt(Function):
+    """$f(x) = 1 / \\sqrt{x}$ (saves the output: $f' = -f^3 / 2$)."""
+    @staticmethod
+    def forward(ctx, x):
+        out = 1 / np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * (-0.5 * out * out * out)
+
+
+@register
+class Square(Function):
+    """$f(x) = x^2$"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * (2 * x)
+
+
+@register
+class Sign(Function):
+    """$f(x) = \\mathrm{sign}\\, x$ (-1, 0 or 1); its gradient is 0 everywhere, as torch's."""
+    @staticmethod
+    def forward(ctx, x):
+        return np.sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)

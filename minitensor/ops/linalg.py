@@ -70,3 +70,41 @@ class Linear(Function):
         dx, dw, db = kernels.get().linear_backward(g2, x2, weight, needs)
         grads = (None if dx is None else dx.reshape(ctx.x_shape), dw)
         return (grads + (db,)) if len(ctx.needs_input_grad) == 3 else grads
+
+
+class _Triangle(Function):
+    """Shared by Tril/Triu: keep one triangle of the last two axes, zero the rest.
+
+    ``diagonal`` shifts the boundary (0 = main diagonal, > 0 above it, < 0 below), as
+    ``torch.tril``/``triu``. The gradient is g with the same triangle kept.
+    """
+    @staticmethod
+    def keep(shape: tuple, diagonal: int, lower: bool) -> np.ndarray:
+        rows, cols = shape[-2:]
+        return np.tri(rows, cols, diagonal, dtype=bool) if lower else \
+            ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+
+    @classmethod
+    def _forward(cls, ctx, x, diagonal, lower):
+        ctx.keep = cls.keep(x.shape, diagonal, lower)
+        return np.where(ctx.keep, x, np.zeros((), dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.where(ctx.keep, g, np.zeros((), dtype=g.dtype))
+
+
+@register
+class Tril(_Triangle):
+    """The lower triangle of the last two axes: ``out[..., i, j] = x[..., i, j]`` if j - i <= diagonal."""
+    @staticmethod
+    def forward(ctx, x, diagonal=0):
+        return Tril._forward(ctx, x, diagonal, lower=True)
+
+
+@register
+class Triu(_Triangle):
+    """The upper triangle of the last two axes: ``out[..., i, j] = x[..., i, j]`` if j - i >= diagonal."""
+    @staticmethod
+    def forward(ctx, x, diagonal=0):
+        return Triu._forward(ctx, x, diagonal, lower=False)

@@ -132,3 +132,38 @@ class LogSumExp(Function):
     def backward(ctx, g):
         x, out = ctx.saved_arrays
         return _expand_back(g, ctx.axes, ctx.keepdims) * np.exp(x - out)
+
+
+@register
+class Norm(Function):
+    """$f(x) = (\\sum_{axes} |x|^p)^{1/p}$ for a finite p > 0 (p = 2: the Euclidean norm).
+
+    Backward: $\\partial x = g\\, \\mathrm{sign}(x) |x|^{p-1} / f^{p-1}$; where the norm is 0,
+    or an entry is 0, the gradient is 0 (a subgradient, as torch), not 0/0 or 0 * inf.
+    """
+    @staticmethod
+    def forward(ctx, x, p=2.0, axis=None, keepdims=False):
+        axes = normalize_axes(axis, x.ndim)
+        ctx.axes, ctx.keepdims, ctx.p = axes, keepdims, p
+        if p == 2:
+            out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
+        elif p == 1:
+            out = np.sum(np.abs(x), axis=axes, keepdims=keepdims)
+        else:
+            out = np.sum(np.abs(x) ** p, axis=axes, keepdims=keepdims) ** (1 / p)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        p = ctx.p
+        norm = _expand_back(out, ctx.axes, ctx.keepdims)
+        g = _expand_back(g, ctx.axes, ctx.keepdims)
+        if p == 1:
+            return g * np.sign(x)
+        scale = np.where(norm == 0, 0, g / np.where(norm == 0, 1, norm ** (p - 1)))
+        if p == 2:
+            return scale * x
+        # |x|^(p-1) is inf at x = 0 for p < 1: those entries get 0, as torch
+        return scale * np.where(x == 0, 0, np.sign(x) * np.abs(x) ** (p - 1))

@@ -437,7 +437,7 @@ SAVES_INPUT = {
     "cross_entropy": lambda a, w: F.cross_entropy(a, [0, 1, 2]) * w.sum(),
     "attention": lambda a, w: F.scaled_dot_product_attention(a, a, a) * w,
     "div": lambda a, w: w / a,
-    "max": lambda a, w: a.max(-1, keepdims=True) * w,
+    "max": lambda a, w: a.max(axis=-1, keepdims=True) * w,
     "log": lambda a, w: (a * a).log() * w,
 }
 

@@ -232,10 +232,10 @@ def test_sum_mean():
 def test_amax_amin():
     for axis, keep in [(None, False), (0, False), (-1, True), ((0, 2), False), ((2, 1), True)]:
         dim = axis if axis is not None else ()
-        helper_test_op([(2, 3, 4)], lambda x: x.amax(dim=dim, keepdim=keep), lambda x: x.max(axis, keep))
-        helper_test_op([(2, 3, 4)], lambda x: x.amin(dim=dim, keepdim=keep), lambda x: x.min(axis, keep))
+        helper_test_op([(2, 3, 4)], lambda x: x.amax(dim=dim, keepdim=keep), lambda x: x.max(axis=axis, keepdims=keep))
+        helper_test_op([(2, 3, 4)], lambda x: x.amin(dim=dim, keepdim=keep), lambda x: x.min(axis=axis, keepdims=keep))
     ties = [[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-1.0, 5.0, -1.0, 5.0]]]
-    helper_test_op(None, lambda x: x.amax(1), lambda x: x.max(1), vals=ties)
+    helper_test_op(None, lambda x: x.amax(1), lambda x: x.max(axis=1), vals=ties)
     helper_test_op(None, lambda x: x.amin(-1), lambda x: x.amin(-1), vals=ties)
     helper_test_op(None, lambda x: x.max(), lambda x: x.max(), vals=ties)
     helper_test_op(None, lambda x: x.amax((0, 1)), lambda x: F.amax(x, (0, 1)), vals=ties)
