@@ -438,6 +438,7 @@ class Trainer:
                         if cfg.target and _reached(val, target_key, cfg.target):
                             stopped_early = self.step < cfg.steps
                             break
+                    # With MPI, Ctrl-C counts once agreed in a step's Allreduce: all ranks stop together.
                     if self._ranks_stop if self.world.distributed else interrupted():
                         raise KeyboardInterrupt
                 self.world.check_in_sync(list(self.model.named_parameters()), self.step)
