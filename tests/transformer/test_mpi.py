@@ -341,3 +341,12 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_and_saves_once(tmp_path):
     assert (out / "checkpoints" / "LATEST").read_text().strip() == f"step-{step:08d}"
     assert max(r["step"] for r in records(out)) == step
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_bench_mpi_runs(tmp_path):
+    # The bench's code paths (1 rank x 2 threads, 2 ranks x 1 thread, the model) at toy size.
+    _mpiexec()
+    proc = ok(subprocess.run([sys.executable, "-m", "bench.mpi", "--configs", "toy", "--rounds", "1",
+                              "--steps", "1"], env=_env(), cwd=ROOT, capture_output=True, text=True,
+                             timeout=TIMEOUT))
+    assert "| toy | 8,082 |" in proc.stdout and "| toy | 25 Gbit/s |" in proc.stdout, proc.stdout
