@@ -99,7 +99,10 @@ def test_world_size_from_the_launcher_environment(monkeypatch):
     w = distributed.World()  # the one-process world: collectives return their input
     assert (w.rank, w.size, w.is_writer, w.distributed) == (0, 1, True, False)
     assert w.broadcast({"a": 1}) == {"a": 1}
-    assert w.threads(0) == 0 and w.threads(3) == 3
+    assert w.threads(0) == 0 and w.threads(3) == 3  # 0: the libraries' defaults, as kernels.threads
+    w.comm, w.local_size = object(), 2  # as if 2 ranks shared this 8-core machine
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert w.threads(0) == 4 and w.threads(3) == 3  # 0: the rank's share of the cores
 
 
 def test_each_rank_has_its_own_dropout_stream():
