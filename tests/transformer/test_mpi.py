@@ -259,6 +259,15 @@ def test_three_ranks_with_an_uneven_batch(tmp_path):
     assert_close_weights(weights(tmp_path, "one"), weights(tmp_path, "three"))
 
 
+def test_a_batch_smaller_than_the_world(tmp_path):
+    # 2 rows over 3 ranks: rank 0 (the writer) gets none and adds zeros to the Allreduce.
+    _mpiexec()
+    opts = dict(steps=6, batch_size=2, eval_every=3)
+    ok(run_worker(tmp_path, "one", None, **opts))
+    ok(run_worker(tmp_path, "three", 3, **opts))
+    assert_close_weights(weights(tmp_path, "one"), weights(tmp_path, "three"))
+
+
 def test_resume_across_world_sizes(tmp_path):
     # 10 steps on 2 ranks, then 10 more in one process == 20 steps in one process.
     _mpiexec()
