@@ -73,6 +73,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def checkpoint_folder(run_dir: PathLike, step: int) -> Path:
+    """Where the checkpoint of `step` lives in a run directory (written or not)."""
+    return Path(run_dir) / CHECKPOINTS / f"step-{step:08d}"
+
+
 def save_checkpoint(
     run_dir: PathLike,
     step: int,
@@ -100,7 +105,7 @@ def save_checkpoint(
     """
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
-    name = f"step-{step:08d}"
+    name = checkpoint_folder(run_dir, step).name
     tmp = root / f".tmp-{name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -16,8 +16,10 @@ commands that need them, so that `--help` and flag errors answer fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +30,7 @@ from minitensor import kernels
 from .checkpoint import CheckpointError
 from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
                      resolve_configs)
+from .distributed import launched_rank
 
 EXIT_USAGE = 2
 EXIT_NONFINITE = 1
@@ -147,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show a progress bar on stderr (default: on)")
     p.add_argument("--samples", type=_int_at_least(0), default=8, metavar="N",
                    help="test examples to print after training (default: 8)")
+    p.add_argument("--distributed", action="store_true",
+                   help="use MPI (mpi4py) even with one rank; under `mpiexec -n N` (N > 1) it is on anyway")
     g = p.add_argument_group("training options (default: from the preset)")
     for f in train_fields.values():
         if f.name not in _TRAIN_SKIP:
@@ -221,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .distributed import world  # deferred with the trainer (mpi4py only if MPI is used)
     from .trainer import Trainer  # deferred: model code, matplotlib, tqdm (see the module docstring)
 
     train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
@@ -241,12 +247,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("runs") / (args.task or "dates")
         if model_over:
             raise UsageError("model options cannot change when resuming")
-        trainer = Trainer.resume(out, {"task": args.task, **train_over}, log=sys.stdout)
+        trainer = Trainer.resume(out, {"task": args.task, **train_over}, log=sys.stdout,
+                                 world=world(force=args.distributed))
     else:
         task = args.task or "dates"
         cfg, model_cfg = resolve_configs(task, args.preset, train_over, model_over)
         out = Path(args.out) if args.out else Path("runs") / task
-        trainer = Trainer(cfg, model_cfg, out, log=sys.stdout)
+        trainer = Trainer(cfg, model_cfg, out, log=sys.stdout, world=world(force=args.distributed))
     c = trainer.cfg
     n_params = sum(p.data.size for p in trainer.model.parameters())
     print(f"{'resuming' if args.resume else 'training'} {c.task} ({c.preset}): "
@@ -375,6 +382,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if launched_rank() > 0:  # under mpiexec every rank runs this; rank 0 speaks for all of them
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
+                contextlib.redirect_stderr(devnull):
+            return _run(args)  # an uncaught traceback still shows: it leaves the redirection
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     # Deferred past parsing, so that `--help` and flag errors stay fast (model code, matplotlib).
     from .trainer import NonFiniteLossError, TrainingInterrupted
 

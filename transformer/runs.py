@@ -101,13 +101,17 @@ class TrainResult:
     cpu_time: float = 0.0  # process CPU seconds (user + system): less noisy than wall time
 
 
-def write_summary(run_dir: Path, cfg: TrainConfig, r: TrainResult, parameters: int) -> None:
-    """summary.json: the final metrics and timings of a run (wall-clock numbers live here only)."""
+def write_summary(run_dir: Path, cfg: TrainConfig, r: TrainResult, parameters: int,
+                  world_size: int = 1) -> None:
+    """summary.json: the final metrics and timings of a run (wall-clock numbers live here only).
+
+    `world_size` is the number of MPI ranks that trained it (1: one process).
+    """
     doc = {"task": cfg.task, "preset": cfg.preset, "step": r.step, "val": r.val,
            "test": r.test, "wall_time_s": round(r.wall_time, 2), "train_time_s": round(r.train_time, 2),
            "tokens_per_sec": round(r.tokens_per_sec, 1), "stopped_early": r.stopped_early,
            "cpu_time_s": round(r.cpu_time, 2),
-           "parameters": parameters,
+           "parameters": parameters, "world_size": world_size,
            "checkpoint": str(r.checkpoint) if r.checkpoint else None}
     atomic_write(run_dir / SUMMARY_FILE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import resolve_configs
+from .distributed import World
 from .runs import TrainResult
 from .trainer import Callback, Trainer
 
 
 def train(task: str = "dates", preset: str = "small", run_dir: str | os.PathLike | None = None,
           resume: bool = False, model: dict | None = None, callbacks: Sequence[Callback] = (),
-          log: Any = "stderr", **train_overrides: Any) -> TrainResult:
+          log: Any = "stderr", world: World | None = None, **train_overrides: Any) -> TrainResult:
     """One-call training: preset + overrides -> Trainer -> fit().
 
     Args:
@@ -30,6 +31,8 @@ def train(task: str = "dates", preset: str = "small", run_dir: str | os.PathLike
             Trainer.RESUMABLE_OVERRIDES, e.g. steps).
         model: TransformerConfig overrides (fresh runs only).
         callbacks, log: see `Trainer`.
+        world: the MPI ranks (default: detected; see distributed.py). Under
+            `mpiexec -n N python script.py` every rank calls train() alike.
         **train_overrides: TrainConfig fields.
 
     Example:
@@ -37,8 +40,8 @@ def train(task: str = "dates", preset: str = "small", run_dir: str | os.PathLike
     """
     run_dir = run_dir or Path("runs") / task
     if resume:
-        trainer = Trainer.resume(run_dir, {"task": task, **train_overrides}, callbacks, log)
+        trainer = Trainer.resume(run_dir, {"task": task, **train_overrides}, callbacks, log, world)
     else:
         cfg, model_over = resolve_configs(task, preset, train_overrides, model)
-        trainer = Trainer(cfg, model_over, run_dir, callbacks, log)
+        trainer = Trainer(cfg, model_over, run_dir, callbacks, log, world)
     return trainer.fit()

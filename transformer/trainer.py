@@ -24,6 +24,11 @@ run that was interrupted, with the same `steps`, is exact for every schedule.)
 Wall-clock numbers (tokens/s) go to the progress bar and summary.json, never to
 metrics.jsonl.
 
+Several processes: under `mpiexec -n N` each rank trains on its shard of every global
+batch and the gradients are averaged before clipping (distributed.py); only rank 0
+(`world.is_writer`) logs, evaluates and writes files, and the stopping rules below are
+agreed by all ranks at the same step.
+
 Stopping: Ctrl-C is deferred to the end of the current step, then a checkpoint is
 written and `TrainingInterrupted` raised; a NaN/Inf loss, gradient norm or weight
 raises `NonFiniteLossError` naming the step, without touching the last good
@@ -49,7 +54,7 @@ import minitensor as mt
 from minitensor import kernels, nn
 
 from . import checkpoint as ckpt
-from . import runs
+from . import distributed, runs
 from .capture import capture_attention
 from .config import ConfigError, TrainConfig
 from .data.stream import BatchStream, copy_state
@@ -143,6 +148,8 @@ class Trainer:
             callback may raise KeyboardInterrupt to stop the run (as Ctrl-C does).
         log: a stream for one-line status messages, "stderr" (the default), or None
             to silence them.
+        world: the MPI ranks to train with (default: `distributed.world()`, one process
+            unless launched by mpiexec); see distributed.py for what each rank does.
     """
 
     RESUMABLE_OVERRIDES = ("steps", "eval_every", "log_every", "target", "plots", "progress",
@@ -150,7 +157,9 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, model_overrides: dict | None = None,
                  run_dir: str | os.PathLike = "runs/dates", callbacks: Sequence[Callback] = (),
-                 log: Any = "stderr", _resume_from: ckpt.Checkpoint | None = None):
+                 log: Any = "stderr", world: distributed.World | None = None,
+                 _resume_from: ckpt.Checkpoint | None = None):
+        self.world = world or distributed.world()
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self._log = log
@@ -177,10 +186,14 @@ class Trainer:
         self.checkpoint_path: Path | None = None
         if _resume_from is not None:
             self._restore(_resume_from)
+        self.world.broadcast_parameters(list(self.model.parameters()))  # rank 0's weights everywhere
+        self._interrupted: Callable[[], bool] = lambda: False  # Ctrl-C seen here (set by fit)
+        self._ranks_stop = False  # Ctrl-C seen on some rank, agreed at the last step
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, overrides: dict | None = None,
-               callbacks: Sequence[Callback] = (), log: Any = "stderr") -> Trainer:
+               callbacks: Sequence[Callback] = (), log: Any = "stderr",
+               world: distributed.World | None = None) -> Trainer:
         """A Trainer that continues the run in `run_dir` from its latest checkpoint.
 
         The run's saved configs are used as they are; `overrides` may change only the
@@ -211,7 +224,8 @@ class Trainer:
         for k, v in overrides.items():
             if k in cls.RESUMABLE_OVERRIDES:
                 setattr(saved, k, v)
-        return cls(saved, dict(found.config["model"]), found.run_dir, callbacks, log, _resume_from=found)
+        return cls(saved, dict(found.config["model"]), found.run_dir, callbacks, log, world,
+                   _resume_from=found)
 
     def config_dict(self) -> dict:
         task = self.problem.task
@@ -230,7 +244,8 @@ class Trainer:
         self._acc = dict(st["log_acc"])
         self.last_val = dict(st.get("val", {}))
         self.checkpoint_path = found.path
-        runs.truncate_metrics(self.metrics_path, self.step)
+        if self.world.is_writer:
+            runs.truncate_metrics(self.metrics_path, self.step)
 
     def _state(self) -> dict:
         return {"rng": copy_state(mt.get_rng_state()), "loader": self.stream.state_dict(),
@@ -244,6 +259,9 @@ class Trainer:
         if bad:
             raise NonFiniteLossError(f"weights became non-finite ({bad[0]}) at step {self.step}",
                                      self.step, self.checkpoint_path)
+        if not self.world.is_writer:  # rank 0 writes it; the other ranks only know where
+            self.checkpoint_path = ckpt.checkpoint_folder(self.run_dir, self.step)
+            return self.checkpoint_path
         self.checkpoint_path = ckpt.save_checkpoint(
             self.run_dir, self.step, self.model.state_dict(), self.optimizer.state_dict(),
             self.config_dict(), self.vocab, self._state(), keep=self.cfg.keep_checkpoints)
@@ -255,13 +273,14 @@ class Trainer:
         return self.run_dir / METRICS_FILE
 
     def _write_record(self, record: dict) -> None:
-        runs.append_record(self.metrics_path, record)
+        if self.world.is_writer:
+            runs.append_record(self.metrics_path, record)
 
     def records(self) -> list[dict]:
         return runs.read_metrics(self.metrics_path)
 
     def _say(self, msg: str) -> None:
-        if self._log is not None:  # "stderr": whatever sys.stderr is at the time
+        if self._log is not None and self.world.is_writer:  # "stderr": whatever sys.stderr is at the time
             print(msg, file=sys.stderr if self._log == "stderr" else self._log, flush=True)
 
     # -- one step ---------------------------------------------------------------------------
@@ -269,12 +288,15 @@ class Trainer:
         """Forward, backward, clip, AdamW update. Returns the loss; raises on NaN/Inf."""
         step = self.step + 1
         self.model.train()
-        loss = self.problem.loss(self.model, batch, self.cfg.label_smoothing)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(f"loss is {value} at step {step}", step, self.checkpoint_path)
-        self.optimizer.zero_grad()
-        loss.backward()
+        if self.world.distributed:
+            value = self._sharded_backward(batch, step)
+        else:
+            loss = self.problem.loss(self.model, batch, self.cfg.label_smoothing)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(f"loss is {value} at step {step}", step, self.checkpoint_path)
+            self.optimizer.zero_grad()
+            loss.backward()
         if self.cfg.clip_grad > 0:
             norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad).item())
             if not math.isfinite(norm):
@@ -285,6 +307,28 @@ class Trainer:
         self.optimizer.step()
         self.step = step
         return value
+
+    def _sharded_backward(self, batch: Any, step: int) -> float:
+        """With several ranks: backward on this rank's shard, then the global batch's loss
+        and mean gradient on every rank (see distributed.py). Returns the global loss."""
+        world, params = self.world, list(self.model.parameters())
+        shard = distributed.shard_batch(batch, world.rank, world.size)
+        weight = distributed.loss_weight(shard)
+        mt.set_rng_state(distributed.dropout_state(self.cfg.seed, world.rank, step))
+        self.optimizer.zero_grad()
+        value = 0.0
+        if weight > 0:  # a batch smaller than the world leaves some ranks without rows
+            loss = self.problem.loss(self.model, shard, self.cfg.label_smoothing)
+            value = float(loss.item())
+            if math.isfinite(value):
+                loss.backward()
+        totals = world.reduce_step(value, weight, self._interrupted(), params)
+        if totals.failed_ranks:
+            raise NonFiniteLossError(f"loss is not finite at step {step} (on {totals.failed_ranks} of "
+                                     f"{world.size} ranks)", step, self.checkpoint_path)
+        world.average_gradients(params, weight / totals.weight, totals.grad_ranks)
+        self._ranks_stop = totals.stop
+        return totals.loss
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, split: str = "val", limit: int | None = None) -> dict:
@@ -298,11 +342,12 @@ class Trainer:
                 self.model.train(was_training)
 
     def _eval_and_checkpoint(self) -> dict:
-        val = self.evaluate("val", self.cfg.eval_examples)
+        # Rank 0 evaluates; the others need its metrics for --target (the same decision).
+        val = self.world.broadcast(self.evaluate("val", self.cfg.eval_examples) if self.world.is_writer else None)
         self.last_val = val
         self._write_record({"step": self.step, "split": "val", **round_floats(val)})
         self.save()
-        if self.cfg.plots:
+        if self.cfg.plots and self.world.is_writer:
             self.plot_curves()
         return val
 
@@ -340,21 +385,24 @@ class Trainer:
             TrainingInterrupted: Ctrl-C (or a callback's KeyboardInterrupt); a
                 checkpoint of the last completed step is written first.
         """
-        with kernels.threads(self.cfg.threads):
+        all_ranks_stop = (NonFiniteLossError, TrainingInterrupted, distributed.RanksDivergedError)
+        with kernels.threads(self.world.threads(self.cfg.threads)), self.world.abort_on_error(*all_ranks_stop):
             return self._fit()
 
     def _fit(self) -> TrainResult:
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.world.is_writer:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         t_start, cpu_start = time.perf_counter(), time.process_time()
         train_time, tokens = 0.0, 0
-        bar = _progress(cfg, self.step)
+        bar = _progress(cfg, self.step) if self.world.is_writer else None
         stopped_early = False
         target_key = self.problem.score_key
         consistent = True
         try:
             with _deferred_sigint() as interrupted:
-                if self.step == 0 and self.resumed_from is None:
+                self._interrupted = interrupted
+                if self.step == 0 and self.resumed_from is None and self.world.is_writer:
                     runs.clear_run_dir(self.run_dir, self._say)
                 while self.step < cfg.steps:
                     t0 = time.perf_counter()
@@ -362,6 +410,8 @@ class Trainer:
                     batch = self.stream.next()
                     loss = self.train_step(batch)
                     consistent = True
+                    if self.step % distributed.CHECK_EVERY == 0:
+                        self.world.check_in_sync(list(self.model.named_parameters()), self.step)
                     n_tok = self.problem.batch_tokens(batch)
                     dt = time.perf_counter() - t0
                     train_time, tokens = train_time + dt, tokens + n_tok
@@ -388,9 +438,12 @@ class Trainer:
                         if cfg.target and _reached(val, target_key, cfg.target):
                             stopped_early = self.step < cfg.steps
                             break
-                    if interrupted():
+                    # With MPI, Ctrl-C counts once agreed in a step's Allreduce: all ranks stop together.
+                    if self._ranks_stop if self.world.distributed else interrupted():
                         raise KeyboardInterrupt
-                if self.checkpoint_path is None or ckpt.load_checkpoint(self.run_dir).step != self.step:
+                self.world.check_in_sync(list(self.model.named_parameters()), self.step)
+                if self.world.broadcast(self.world.is_writer and (  # rank 0 reads; all ranks act
+                        self.checkpoint_path is None or ckpt.load_checkpoint(self.run_dir).step != self.step)):
                     self._eval_and_checkpoint()  # e.g. resumed at the final step
         except KeyboardInterrupt:
             if bar is not None:
@@ -410,8 +463,8 @@ class Trainer:
             raise
         if bar is not None:
             bar.close()
-        test = self.evaluate("test")
-        if self.cfg.plots:
+        test = self.world.broadcast(self.evaluate("test") if self.world.is_writer else None)
+        if self.cfg.plots and self.world.is_writer:
             self.plot_curves()
             try:
                 self.plot_attention()
@@ -421,8 +474,9 @@ class Trainer:
         result = TrainResult(self.step, self.run_dir, self.checkpoint_path, self.last_val, test, wall,
                              train_time, tokens / max(train_time, 1e-9), stopped_early,
                              time.process_time() - cpu_start)
-        runs.write_summary(self.run_dir, self.cfg, result,
-                           int(sum(p.data.size for p in self.model.parameters())))
+        if self.world.is_writer:
+            runs.write_summary(self.run_dir, self.cfg, result,
+                               int(sum(p.data.size for p in self.model.parameters())), self.world.size)
         return result
 
 
