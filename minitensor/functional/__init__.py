@@ -39,3 +39,13 @@ __all__ = [
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
     "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
 ]
+
+# torch.nn.functional's losses, padding and vector functions, composed from the ops above.
+# nll_loss and cross_entropy here take torch's full signature (class weights, any shape)
+# and replace the fused-only names imported above.
+from .losses import binary_cross_entropy_with_logits, cross_entropy, kl_div, nll_loss
+from .padding import pad
+from .vectors import cosine_similarity, normalize, silu
+
+__all__ += ["binary_cross_entropy_with_logits", "kl_div", "pad", "cosine_similarity",
+            "normalize", "silu"]
