@@ -20,8 +20,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(name: str, reduction: str, allowed=_REDUCTIONS) -> None:
     if reduction not in allowed:
-        raise ValueError(f"{name}: reduction must be one of {', '.join(map(repr, allowed))}, "
-                         f"got {reduction!r}")
+        listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+        raise ValueError(f"{name}: reduction must be {listed}, got {reduction!r}")
 
 
 def _legacy_reduction(name: str, size_average, reduce, reduction: str) -> str:
