@@ -41,9 +41,10 @@ __all__ = [
 ]
 
 # torch.nn.functional's losses, padding and vector functions, composed from the ops above.
-# nll_loss and cross_entropy here take torch's full signature (class weights, any shape)
-# and replace the fused-only names imported above.
-from .losses import binary_cross_entropy_with_logits, cross_entropy, kl_div, nll_loss
+# nll_loss, cross_entropy and mse_loss here take torch's full signatures (weights, any
+# shape) and replace the fused-only names imported above.
+from .losses import (binary_cross_entropy_with_logits, cross_entropy, kl_div, mse_loss,
+                     nll_loss)
 from .padding import pad
 from .vectors import cosine_similarity, normalize, silu
 

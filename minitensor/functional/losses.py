@@ -1,6 +1,7 @@
 """Losses composed from differentiable ops, as ``torch.nn.functional``'s: ``nll_loss`` (any
 shape, class weights), ``kl_div`` and ``binary_cross_entropy_with_logits``; and the
-weighted form of ``cross_entropy`` (the unweighted one is the fused op in ``fused.py``).
+weighted forms of ``cross_entropy`` and ``mse_loss`` under torch's full signatures (the
+unweighted ones are those of ``fused.py``).
 
 Each is a few ops of ``elementwise``/``reduce``/``shape``, so its gradient is theirs.
 """
@@ -11,9 +12,10 @@ import numpy as np
 from ..errors import IndexOutOfRange, ShapeError
 from ..tensor import Tensor, as_tensor
 from ._checks import _as_index_array, _broadcast_shape, _check_float
-from .elementwise import abs, exp, log, maximum, where
+from .elementwise import abs, cast, exp, log, maximum, where
 from .fused import cross_entropy as _cross_entropy_unweighted
 from .fused import log_softmax
+from .fused import mse_loss as _mse_loss_unweighted
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -55,13 +57,18 @@ def _class_last(name: str, input: Tensor, target) -> tuple[Tensor, np.ndarray, t
 
 
 def _class_weight(name: str, weight, c: int, like: Tensor):
+    """The (C,) class weights in the scores' dtype (a float32 loss stays float32)."""
     if weight is None:
         return None
     weight = as_tensor(weight)
     if weight.shape != (c,):
         raise ShapeError(f"{name}: weight must have shape ({c},) (one per class), got "
                          f"{weight.shape}")
-    return weight
+    return _same_dtype(weight, like)
+
+
+def _same_dtype(t: Tensor, like: Tensor) -> Tensor:
+    return t if t.dtype == like.dtype else cast(t, like.dtype)
 
 
 def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index: int = -100,
@@ -158,6 +165,31 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None,
     return nll * (1 - label_smoothing) + smooth_red * (label_smoothing / c)
 
 
+def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None) -> Tensor:
+    """Mean squared error (input - target)^2, optionally weighted per element (torch's).
+
+    Args:
+        input, target: broadcastable shapes.
+        reduction: "mean" | "sum" | "none"; with ``weight``, "mean" is
+            sum(weight * err^2) / sum(weight).
+        weight: the input's shape.
+    """
+    reduction = _legacy_reduction("mse_loss", size_average, reduce, reduction)
+    _check_reduction("mse_loss", reduction)
+    if weight is None:
+        return _mse_loss_unweighted(input, target, reduction)
+    input = as_tensor(input)
+    weight = as_tensor(weight, like=input)
+    if weight.shape != input.shape:
+        raise ShapeError(f"mse_loss: weight of shape {weight.shape} must have the input's shape "
+                         f"{input.shape}")
+    weighted = _mse_loss_unweighted(input, target, "none") * _same_dtype(weight, input)
+    if reduction == "none":
+        return weighted
+    return weighted.sum() if reduction == "sum" else weighted.sum() / weight.sum()
+
+
 def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
            log_target: bool = False) -> Tensor:
     """Kullback-Leibler divergence of ``target`` from ``input``, both elementwise.
@@ -225,13 +257,13 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, size_av
     _check_float("binary_cross_entropy_with_logits", target)
     softplus = _softplus_neg(input)
     if pos_weight is not None:
-        pos_weight = as_tensor(pos_weight, like=input)
+        pos_weight = _same_dtype(as_tensor(pos_weight, like=input), input)
         _broadcast_shape("binary_cross_entropy_with_logits (pos_weight)", pos_weight.shape,
                          input.shape)
         softplus = softplus * ((pos_weight - 1.0) * target + 1.0)
     loss = (1.0 - target) * input + softplus
     if weight is not None:
-        weight = as_tensor(weight, like=input)
+        weight = _same_dtype(as_tensor(weight, like=input), input)
         if _broadcast_shape("binary_cross_entropy_with_logits (weight)", weight.shape,
                             input.shape) != input.shape:
             raise ShapeError(f"binary_cross_entropy_with_logits: weight of shape {weight.shape} "

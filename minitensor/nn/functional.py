@@ -12,9 +12,9 @@ from ..functional import (abs, add, amax, amin, broadcast_to, cast,
                           scaled_dot_product_attention, sigmoid, softmax, split, sqrt,
                           squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var,
                           where)
-# torch.nn.functional's losses, padding and vector functions (nll_loss and cross_entropy
-# with class weights replace the names above).
+# torch.nn.functional's losses, padding and vector functions (nll_loss, cross_entropy and
+# mse_loss with weights replace the names above).
 from ..functional import (binary_cross_entropy_with_logits, cosine_similarity, cross_entropy,
-                          kl_div, nll_loss, normalize, pad, silu)
+                          kl_div, mse_loss, nll_loss, normalize, pad, silu)
 
 # No __all__: this module holds nothing but these names, so ``import *`` gives exactly them.

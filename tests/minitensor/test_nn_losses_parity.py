@@ -108,6 +108,14 @@ def _cases():
          lambda x, y, w, pw: t("binary_cross_entropy_with_logits")(x, y, w, pos_weight=pw),
          [_rand((4, 3), 19) * 30, _rand((4, 3), 20, 0.0, 1.0), _rand((1, 3), 21, 0.5, 2.0),
           _rand(3, 22, 0.5, 3.0)]),
+        ("mse weighted mean", lambda x, y, w: F.mse_loss(x, y, weight=w),
+         lambda x, y, w: t("mse_loss")(x, y, weight=w), [_rand((3, 4), 36), _rand((3, 4), 37),
+                                                         _rand((3, 4), 38, 0.5, 2.0)]),
+        ("mse weighted none", lambda x, y, w: F.mse_loss(x, y, reduction="none", weight=w),
+         lambda x, y, w: t("mse_loss")(x, y, reduction="none", weight=w),
+         [_rand((3, 4), 36), _rand((3, 4), 37), _rand((3, 4), 38, 0.5, 2.0)]),
+        ("mse broadcast target sum", lambda x, y: F.mse_loss(x, y, reduction="sum"),
+         lambda x, y: t("mse_loss")(x, y, reduction="sum"), [_rand((3, 4), 39), _rand(4, 40)]),
         ("silu", lambda x: F.silu(x), lambda x: t("silu")(x), [_rand((3, 4), 23) * 3]),
         *[(f"normalize p={p} dim={d}", (lambda p, d: lambda x: F.normalize(x, p, d))(p, d),
            (lambda p, d: lambda x: t("normalize")(x, p, d))(p, d), [_rand((3, 4, 2), 24)])
@@ -358,3 +366,69 @@ def test_orthogonal_gives_orthonormal_rows_or_columns(shape):
     mt.manual_seed(0)
     again = nn.init.orthogonal_(nn.Parameter(np.zeros(shape)), gain=2.0)
     np.testing.assert_array_equal(again.data, w.data)  # seeded: reproducible
+
+
+# ----------------------------------------------------------------------------- signatures
+
+def _signature_cases():
+    import minitensor.nn.functional as NF
+    from minitensor import optim
+    from minitensor.optim import lr_scheduler as LS
+    from minitensor.utils import data
+    opt_extras = {"foreach", "capturable", "differentiable"}
+    return [
+        *[(getattr(F, n), f"nn.functional.{n}", set()) for n in
+          ("nll_loss", "cross_entropy", "kl_div", "binary_cross_entropy_with_logits", "pad",
+           "normalize", "silu", "mse_loss")],
+        *[(getattr(nn, n), f"nn.{n}", set()) for n in
+          ("CrossEntropyLoss", "NLLLoss", "MSELoss", "KLDivLoss", "BCEWithLogitsLoss", "Softmax",
+           "LogSoftmax", "SiLU", "Flatten", "ParameterList", "ParameterDict")],
+        (nn.init.orthogonal_, "nn.init.orthogonal_", set()),
+        (optim.RMSprop, "optim.RMSprop", opt_extras),
+        (optim.Adagrad, "optim.Adagrad", opt_extras | {"fused"}),
+        *[(getattr(LS, n), f"optim.lr_scheduler.{n}", set()) for n in
+          ("StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR",
+           "ReduceLROnPlateau", "SequentialLR")],
+        (data.DataLoader, "utils.data.DataLoader",
+         {"multiprocessing_context", "pin_memory_device", "in_order"}),
+        (data.TensorDataset, "utils.data.TensorDataset", set()),
+        (NF.pad, "nn.functional.pad", set()),
+    ]
+
+
+def _torch_object(torch, path):
+    obj = torch
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@pytest.mark.parametrize("ours, path, missing", _signature_cases(),
+                         ids=[c[1] for c in _signature_cases()])
+def test_arguments_and_defaults_are_torchs(ours, path, missing):
+    import inspect
+    torch = pytest.importorskip("torch")
+    theirs = _torch_object(torch, path)
+    sig_t = inspect.signature(theirs.__init__ if inspect.isclass(theirs) else theirs)
+    sig_o = inspect.signature(ours.__init__ if inspect.isclass(ours) else ours)
+    mine = sig_o.parameters
+    shared = [n for n in sig_t.parameters if n not in missing]
+    for name in shared:
+        assert name in mine, f"{path}: argument {name!r} is missing"
+        assert mine[name].default == sig_t.parameters[name].default or (
+            mine[name].default is inspect.Parameter.empty) == (
+            sig_t.parameters[name].default is inspect.Parameter.empty) and name == "generator", \
+            f"{path}: {name} defaults to {mine[name].default!r}, torch's to " \
+            f"{sig_t.parameters[name].default!r}"
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    order_t = [n for n in shared if sig_t.parameters[n].kind in positional]
+    order_o = [n for n in mine if n in order_t]
+    assert order_o == order_t, f"{path}: positional order {order_o} vs torch's {order_t}"
+
+
+def test_functions_are_exported_under_both_paths():
+    import minitensor.functional as MF
+    import minitensor.nn.functional as NF
+    for name in ("mse_loss", "pad", "silu", "normalize", "kl_div", "binary_cross_entropy_with_logits",
+                 "cosine_similarity", "nll_loss", "cross_entropy"):
+        assert getattr(MF, name) is getattr(NF, name), name
