@@ -17,6 +17,13 @@ input checks they share):
                  dropout embedding one_hot
     attention    scaled_dot_product_attention multi_head_attention
 
+And torch.nn.functional's functions composed from the ops above (no Function of their own):
+
+    losses       cross_entropy nll_loss mse_loss (torch's full signatures, weights; they
+                 call fused's for the unweighted case) kl_div binary_cross_entropy_with_logits
+    padding      pad
+    vectors      silu normalize cosine_similarity
+
 Axes follow NumPy's spelling (``axis``, ``keepdims``); PyTorch's ``dim``/``keepdim``
 are accepted as aliases.
 """
@@ -26,8 +33,7 @@ from .reduce import amax, amin, logsumexp, mean, std, sum, var
 from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_put, permute,
                     reshape, split, squeeze, stack, transpose, unsqueeze)
 from .linalg import linear, matmul
-from .fused import (cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax,
-                    mse_loss, nll_loss, one_hot, relu, softmax)
+from .fused import dropout, embedding, gelu, layer_norm, log_softmax, one_hot, relu, softmax
 from .attention import multi_head_attention, scaled_dot_product_attention
 
 __all__ = [
@@ -41,8 +47,6 @@ __all__ = [
 ]
 
 # torch.nn.functional's losses, padding and vector functions, composed from the ops above.
-# nll_loss, cross_entropy and mse_loss here take torch's full signatures (weights, any
-# shape) and replace the fused-only names imported above.
 from .losses import (binary_cross_entropy_with_logits, cross_entropy, kl_div, mse_loss,
                      nll_loss)
 from .padding import pad

@@ -96,7 +96,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     fill = 0 if value is None else value
     for axis, before, after in pairs:
         n = out.shape[axis]
-        if n + before + after < 0 or (before < 0 and after < 0 and -before - after > n):
+        cropped = max(-before, 0) + max(-after, 0)
+        if cropped > n or n + before + after < 0:
             raise ShapeError(f"pad: padding ({before}, {after}) of axis {axis} would give a "
                              f"negative size for input of shape {input.shape}")
         if before < 0 or after < 0:  # crop first

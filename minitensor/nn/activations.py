@@ -3,13 +3,17 @@ Sigmoid, SiLU and Flatten. Each ``forward`` is one call into ``minitensor.functi
 """
 from __future__ import annotations
 
+import warnings
+
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module
 
 
-def _legacy_softmax_dim(ndim: int) -> int:
+def _legacy_softmax_dim(name: str, ndim: int) -> int:
     """torch's choice when ``dim`` is None (deprecated there): 0 for 0-, 1- and 3-d, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -25,7 +29,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
+        dim = _legacy_softmax_dim("softmax", input.ndim) if self.dim is None else self.dim
         return F.softmax(input, dim)
 
     def extra_repr(self) -> str:
@@ -36,7 +40,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along ``dim``, computed as x - logsumexp(x) (stable)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
+        dim = _legacy_softmax_dim("log_softmax", input.ndim) if self.dim is None else self.dim
         return F.log_softmax(input, dim)
 
 
