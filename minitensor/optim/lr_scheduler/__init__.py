@@ -19,6 +19,8 @@ from .one_cycle import OneCycleLR
 from .plateau import ReduceLROnPlateau
 from .sequential import SequentialLR
 
+_LRScheduler = LRScheduler  # torch's old name, still subclassed by older code
+
 __all__ = ["LRScheduler", "LambdaLR", "NoamLR", "TransformerWarmup", "WarmupCosineLR",
            "noam_lr", "cosine_with_warmup", "StepLR", "MultiStepLR", "LinearLR",
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR"]
