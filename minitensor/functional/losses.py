@@ -184,7 +184,8 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
     if weight.shape != input.shape:
         raise ShapeError(f"mse_loss: weight of shape {weight.shape} must have the input's shape "
                          f"{input.shape}")
-    weighted = _mse_loss_unweighted(input, target, "none") * _same_dtype(weight, input)
+    weight = _same_dtype(weight, input)
+    weighted = _mse_loss_unweighted(input, target, "none") * weight
     if reduction == "none":
         return weighted
     return weighted.sum() if reduction == "sum" else weighted.sum() / weight.sum()
