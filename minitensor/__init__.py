@@ -42,7 +42,7 @@ from .gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_rep
 from .kernels import set_backend
 
 __version__ = "0.1.0"
-from . import nn, optim
+from . import nn, optim, utils
 from .io import save, load
 
 # PyTorch-style top-level functions (issue 15): torch.X code runs as mt.X.

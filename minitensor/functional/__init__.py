@@ -26,6 +26,13 @@ and the torch.X functions of issue 15 (elementwise: sin cos rsqrt square sign; r
     cumulative   cumsum
     sampling     multinomial randperm (and the fills behind normal_/uniform_)
 
+and torch.nn.functional's functions composed from the ops above (no Function of their own):
+
+    losses       cross_entropy nll_loss mse_loss (torch's full signatures, weights; they
+                 call fused's for the unweighted case) kl_div binary_cross_entropy_with_logits
+    padding      pad
+    vectors      silu normalize cosine_similarity
+
 Axes follow NumPy's spelling (``axis``, ``keepdims``); PyTorch's ``dim``/``keepdim``
 are accepted as aliases.
 """
@@ -35,8 +42,7 @@ from .reduce import amax, amin, logsumexp, mean, std, sum, var
 from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_put, permute,
                     reshape, split, squeeze, stack, transpose, unsqueeze)
 from .linalg import linear, matmul
-from .fused import (cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax,
-                    mse_loss, nll_loss, one_hot, relu, softmax)
+from .fused import dropout, embedding, gelu, layer_norm, log_softmax, one_hot, relu, softmax
 from .attention import multi_head_attention, scaled_dot_product_attention
 from .elementwise import cos, rsqrt, sign, sin, square
 from .reduce import norm
@@ -62,3 +68,12 @@ __all__ = [
     "masked_select", "nonzero", "repeat_interleave", "repeat", "flip", "unbind", "einsum",
     "bmm", "mm", "outer", "t", "tril", "triu", "cumsum", "multinomial", "randperm",
 ]
+
+# torch.nn.functional's losses, padding and vector functions, composed from the ops above.
+from .losses import (binary_cross_entropy_with_logits, cross_entropy, kl_div, mse_loss,
+                     nll_loss)
+from .padding import pad
+from .vectors import cosine_similarity, normalize, silu
+
+__all__ += ["binary_cross_entropy_with_logits", "kl_div", "pad", "cosine_similarity",
+            "normalize", "silu"]

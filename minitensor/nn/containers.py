@@ -1,8 +1,9 @@
-"""The containers: ``Sequential``, ``ModuleList`` and ``ModuleDict``.
+"""The containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList`` and
+``ParameterDict``.
 
-Each is a ``Module`` whose children are registered under the names PyTorch gives them
-("0", "1", ... for the sequences, the keys for the dict), so ``layers.0.weight`` in a
-state dict means the same here as in torch.
+Each is a ``Module`` whose children (or parameters) are registered under the names PyTorch
+gives them ("0", "1", ... for the sequences, the keys for the dicts), so ``layers.0.weight``
+in a state dict means the same here as in torch.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .module import Module, _indent
+from ..tensor import Tensor
+from .module import Module, Parameter, _indent
 
 
 class Sequential(Module):
@@ -164,6 +166,119 @@ class ModuleDict(Module):
 
     def items(self):
         return self._modules.items()
+
+
+def _as_parameter(container: str, value):
+    """torch's rule: a Tensor that is not a Parameter is wrapped in one (sharing memory)."""
+    if isinstance(value, Parameter) or value is None:
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"{container}: expected a Parameter or Tensor, got {type(value).__name__}")
+
+
+class ParameterList(Module):
+    """A list of parameters registered under "0", "1", ... (as torch's).
+
+    Tensors are wrapped in ``Parameter`` when added. Args: values, an optional iterable.
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def append(self, value) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter("ParameterList", value))
+        return self
+
+    def extend(self, values) -> ParameterList:
+        if isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            "a Tensor")
+        for v in values:
+            self.append(v)
+        return self
+
+    def __getitem__(self, index):
+        items = list(self._parameters.values())
+        if isinstance(index, slice):
+            return type(self)(items[index])
+        return items[_check_index(type(self).__name__, index, len(items))]
+
+    def __setitem__(self, index: int, value) -> None:
+        i = _check_index(type(self).__name__, index, len(self))
+        self.register_parameter(str(i), _as_parameter("ParameterList", value))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __iadd__(self, values) -> ParameterList:
+        return self.extend(values)
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {p.shape}]"
+                         for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered under their keys, in insertion order (as torch's).
+
+    Tensors are wrapped in ``Parameter`` when added. Args: parameters, an optional dict or
+    iterable of (key, value) pairs.
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def update(self, parameters) -> None:
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, value in items:
+            self[key] = value
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
+        self.register_parameter(key, _as_parameter("ParameterDict", value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._parameters
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key: str, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str):
+        return self._parameters.pop(key)
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {p.shape}]"
+                         for k, p in self._parameters.items())
 
 
 def _check_index(container: str, index: int, n: int) -> int:

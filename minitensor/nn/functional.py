@@ -12,5 +12,9 @@ from ..functional import (abs, add, amax, amin, broadcast_to, cast,
                           scaled_dot_product_attention, sigmoid, softmax, split, sqrt,
                           squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var,
                           where)
+# torch.nn.functional's losses, padding and vector functions (functional/losses.py,
+# padding.py, vectors.py).
+from ..functional import (binary_cross_entropy_with_logits, cosine_similarity, kl_div,
+                          normalize, pad, silu)
 
 # No __all__: this module holds nothing but these names, so ``import *`` gives exactly them.

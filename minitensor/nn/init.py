@@ -149,3 +149,29 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0,
+                generator: np.random.Generator | None = None) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix, torch's recipe (Saxe et al. 2013).
+
+    The tensor is viewed as (rows, cols) = (shape[0], numel / shape[0]); a standard
+    normal matrix (transposed if rows < cols) is QR-factored and Q's columns are signed
+    by diag(R), which makes Q uniformly distributed. The rows (if rows <= cols) or the
+    columns are orthonormal, then everything is scaled by ``gain``.
+    """
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported "
+                         f"(got shape {tensor.shape})")
+    if 0 in tensor.shape:
+        return tensor
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape)) // rows
+    flat = _rng(generator).normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))  # the sign fix makes the distribution uniform (Haar)
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: pure functions of the step, and schedulers that apply them.
+"""Schedules as functions of the step, and ``LambdaLR`` schedulers that apply them.
 
 The functions (``noam_lr``, ``cosine_with_warmup``) return a *multiplier*; the
 schedulers are ``LambdaLR``s over them, with torch's semantics:
@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from .optimizer import Optimizer
+from ..optimizer import Optimizer
+from .base import LRScheduler
 
 
 def noam_lr(step: int, d_model: int, warmup: int, factor: float = 1.0) -> float:
@@ -65,7 +66,7 @@ def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float = 0.
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * decay))
 
 
-class LambdaLR:
+class LambdaLR(LRScheduler):
     """Set each group's lr to ``base_lr * lr_lambda(epoch)`` (torch's LambdaLR).
 
     Args:
@@ -76,52 +77,22 @@ class LambdaLR:
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable | Sequence[Callable],
                  last_epoch: int = -1):
-        self.optimizer = optimizer
-        groups = optimizer.param_groups
-        if last_epoch == -1:
-            for group in groups:
-                group.setdefault("initial_lr", group["lr"])
-        elif any("initial_lr" not in g for g in groups):
-            raise KeyError("param 'initial_lr' is not specified in param_groups when resuming "
-                           "a scheduler (last_epoch != -1)")
-        self.base_lrs = [g["initial_lr"] for g in groups]
+        n = len(optimizer.param_groups)
         if callable(lr_lambda):
-            self.lr_lambdas = [lr_lambda] * len(groups)
+            self.lr_lambdas = [lr_lambda] * n
         else:
             self.lr_lambdas = list(lr_lambda)
-            if len(self.lr_lambdas) != len(groups):
-                raise ValueError(f"expected {len(groups)} lr_lambdas, but got {len(self.lr_lambdas)}")
-        self.last_epoch = last_epoch
-        self.step()  # torch applies lr_lambda(last_epoch + 1) at construction
+            if len(self.lr_lambdas) != n:
+                raise ValueError(f"expected {n} lr_lambdas, but got {len(self.lr_lambdas)}")
+        super().__init__(optimizer, last_epoch)  # applies lr_lambda(last_epoch + 1)
 
     def get_lr(self) -> list[float]:
         """The learning rates for the current ``last_epoch``."""
         return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
 
-    def step(self) -> None:
-        """Advance one step and write the new learning rates into the optimizer."""
-        self.last_epoch += 1
-        lrs = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, lrs):
-            group["lr"] = lr
-        self._last_lr = lrs
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates set by the last ``step()`` (one per group)."""
-        return list(self._last_lr)
-
     def state_dict(self) -> dict:
         """Plain numbers only (the lambdas are code, rebuilt by the constructor)."""
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
-                "_last_lr": list(self._last_lr)}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore the step count and learning rates (also written into the optimizer)."""
-        self.last_epoch = int(state_dict["last_epoch"])
-        self.base_lrs = list(state_dict["base_lrs"])
-        self._last_lr = list(state_dict["_last_lr"])
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            group["lr"] = lr
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
 
 
 class NoamLR(LambdaLR):
