@@ -102,17 +102,10 @@ def test_failing_blocks_stop_where_torch_stops(block):
 
 
 def test_recorded_torch_stops_are_torch_s():
-    """The table above is what PyTorch does (small sizes, same control flow)."""
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
+    """The table above is what PyTorch does (toy sizes, same lines, same control flow)."""
+    pytest.importorskip("torch")
     for block, expected in TORCH_STOPS.items():
-        ns = namespace("torch", _small(block_source(0)) + _small(block_source(1))
-                       + _small(block_source(2)) + _small(block_source(3)))
-        path = str(BLOCKS / f"block_{block}.py")
-        with pytest.raises(RuntimeError) as info:
-            exec(compile(_small(block_source(block)), path, "exec"), ns)  # noqa: S102
-        frames = [f for f in traceback.extract_tb(info.value.__traceback__) if "block_" in f.filename]
-        assert (Path(frames[-1].filename).name, frames[-1].lineno) == expected[:2]
+        assert _stop_at_toy_sizes(block, "torch") == expected[:2]
 
 
 def _small(source: str) -> str:
@@ -125,19 +118,30 @@ def _small(source: str) -> str:
     return source.replace("d_ff=2048", "d_ff=32")
 
 
+def _stop_at_toy_sizes(block: int, library: str):
+    """Run blocks 0-3 then ``block`` at toy sizes, each under its own file name; where it stops."""
+    ns = {"math": math}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for i in [0, 1, 2, 3, block]:
+            source = _small(block_source(i))
+            source = source if library == "torch" else port(source)
+            try:
+                exec(compile(source, str(BLOCKS / f"block_{i}.py"), "exec"), ns)  # noqa: S102
+            except Exception as error:  # noqa: BLE001 - we report where it stopped
+                assert i == block, f"block {i} should run: {error}"
+                frames = [f for f in traceback.extract_tb(error.__traceback__) if "block_" in f.filename]
+                _stop_at_toy_sizes.error = error
+                return Path(frames[-1].filename).name, frames[-1].lineno
+    raise AssertionError(f"block {block} ran to the end on {library}")
+
+
 @pytest.mark.parametrize("block", [4, 5, 6])
 def test_failing_blocks_stop_at_torch_s_line_small(block):
     """As the slow test above, at toy sizes, so every run checks it."""
     mt.manual_seed(0)
-    ns = {"math": math}
-    for i in range(4):
-        exec(compile(port(_small(block_source(i))), str(BLOCKS / f"block_{i}.py"), "exec"), ns)  # noqa: S102
-    with pytest.raises(Exception) as info:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(port(_small(block_source(block))), str(BLOCKS / f"block_{block}.py"), "exec"), ns)  # noqa: S102
-    frames = [f for f in traceback.extract_tb(info.value.__traceback__) if "block_" in f.filename]
-    assert (Path(frames[-1].filename).name, frames[-1].lineno) == TORCH_STOPS[block][:2]
-    assert "linear" in str(info.value).lower() and "50" in str(info.value)
+    assert _stop_at_toy_sizes(block, "minitensor") == TORCH_STOPS[block][:2]
+    message = str(_stop_at_toy_sizes.error)
+    assert "linear" in message.lower() and "50" in message and "16" in message, message
 
 
 # --- parity: the same weights give PyTorch's numbers -------------------------------------
