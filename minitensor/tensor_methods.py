@@ -280,6 +280,7 @@ class _TensorMethods:
     # ------------------------------------------------------------------ shape methods
     def reshape(self, *shape): return F.reshape(self, *shape)
     def view(self, *shape): return F.reshape(self, *shape)
+    def view_as(self, other): return F.reshape(self, *other.shape)
     def permute(self, *axes): return F.permute(self, *axes)
     def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
     def expand(self, *shape): return F.expand(self, *shape)

@@ -371,3 +371,11 @@ def test_in_place_refusal_matches_torch():
     with pytest.raises(RuntimeError):
         x = mt.tensor([1, 2, 3])
         x += 2.5
+
+
+def test_view_as_takes_the_other_tensors_shape():
+    x = mt.arange(6.0, requires_grad=True)
+    y = x.view_as(mt.zeros(2, 3))
+    assert y.shape == (2, 3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(6))
