@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import traceback
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -35,6 +35,23 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # log(0) = -inf, 1/0 = inf, ...: IEEE results, silently, as in PyTorch (detect_anomaly()
 # is the tool for finding where they first appear).
 _QUIET = dict(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+# Who watches ops run: a tuple of observers (the profiler, ``viz.capture``), empty almost
+# always. ``apply`` and the backward loop test it once per op, so an engine nobody watches
+# pays one truthiness check of a global per op (bench/profiler_overhead.py measures it).
+# An observer has ``op_begin()`` and ``op_end(op, ctx, phase, arrays_in, arrays_out, attrs)``.
+_observers: tuple = ()
+
+
+def add_observer(observer) -> None:
+    """Start calling ``observer.op_begin``/``op_end`` around every forward and backward."""
+    global _observers
+    _observers = (*_observers, observer)
+
+
+def remove_observer(observer) -> None:
+    global _observers
+    _observers = tuple(o for o in _observers if o is not observer)
 
 
 class Context:
@@ -150,9 +167,14 @@ class Function:
     each input's shape. ``is_view = True`` marks ops whose output may share memory with
     their first input (reshape, permute, slicing): the output then shares the input's
     version counter, so in-place changes through a view are detected too.
+
+    An op may also state what it costs, for the profiler (``minitensor/ops/costs.py``):
+    ``cost(ctx, phase, ins, outs, attrs) -> flops``. Without one, the profiler counts
+    the bytes the op moved and shows its FLOPs as unknown.
     """
 
     is_view = False
+    cost = None
 
     @staticmethod
     def forward(ctx: Context, *arrays, **attrs):  # pragma: no cover - abstract
@@ -170,20 +192,41 @@ class Function:
         anomaly = grad_mode.is_anomaly_enabled()
         if anomaly:
             ctx.created_at = _user_code_location()
+        observers = _observers
+        if observers:
+            return _observed_apply(cls, ctx, inputs, attrs, requires_grad, anomaly, observers)
         with np.errstate(**_QUIET):
             out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
-        if isinstance(out, tuple):
-            return _wrap_outputs(cls, ctx, inputs, out, requires_grad, anomaly)
-        out = np.asarray(out)
-        if anomaly:
-            _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
-        result = Tensor._make(out, ctx if requires_grad else None)
-        if cls.is_view and inputs and np.may_share_memory(out, inputs[0].data):
-            result._version_counter = inputs[0]._version_counter
-            ctx.output_is_view = True
-        if requires_grad:
-            ctx._record_saved_versions(inputs, (result,))
-        return result
+        return _wrap(cls, ctx, inputs, out, requires_grad, anomaly)
+
+
+def _observed_apply(cls, ctx: Context, inputs: tuple, attrs: dict, requires_grad: bool,
+                    anomaly: bool, observers: tuple):
+    """``apply``'s forward with every observer told before and after (profiling, capture)."""
+    arrays = [t._data for t in inputs]
+    for o in observers:
+        o.op_begin(cls, ctx, "forward")
+    with np.errstate(**_QUIET):
+        out = cls.forward(ctx, *arrays, **attrs)
+    for o in reversed(observers):
+        o.op_end(cls, ctx, "forward", arrays, out if isinstance(out, tuple) else (out,), attrs)
+    return _wrap(cls, ctx, inputs, out, requires_grad, anomaly)
+
+
+def _wrap(cls, ctx: Context, inputs: tuple, out, requires_grad: bool, anomaly: bool):
+    """The forward's array(s) as Tensor(s) on ``ctx`` (the graph node, if recording)."""
+    if isinstance(out, tuple):
+        return _wrap_outputs(cls, ctx, inputs, out, requires_grad, anomaly)
+    out = np.asarray(out)
+    if anomaly:
+        _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
+    result = Tensor._make(out, ctx if requires_grad else None)
+    if cls.is_view and inputs and np.may_share_memory(out, inputs[0].data):
+        result._version_counter = inputs[0]._version_counter
+        ctx.output_is_view = True
+    if requires_grad:
+        ctx._record_saved_versions(inputs, (result,))
+    return result
 
 
 def _wrap_outputs(cls, ctx: Context, inputs: tuple, arrays: tuple, requires_grad: bool,
@@ -234,6 +277,67 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
     its output has passed its contribution down (Kahn's algorithm on consumer counts,
     with an explicit stack: no recursion, so depth is unlimited).
     """
+    for _ in _run_backward(root, gradient, retain_graph, steps=False):
+        pass
+
+
+class BackwardStep(NamedTuple):
+    """One node's backward, as ``backward_steps`` yields it.
+
+    node: the graph node (``Context``); op: its op's name; created_at: "file:line in
+    function: code" of the user code that made it (recorded under ``detect_anomaly()``
+    or ``viz.capture()``, else None); grad_in: the gradient that reached each output
+    (arrays, None where none reached); grads_out: what it sends to each input, already
+    summed to the input's shape (None for inputs that need no gradient); parents: each
+    input's node, leaf tensor, or None.
+    """
+    node: Context
+    op: str
+    created_at: str | None
+    grad_in: tuple
+    grads_out: tuple
+    parents: tuple
+
+    def describe(self) -> str:
+        """One line: op, incoming gradient shape and norm, outgoing gradient shapes."""
+        ins = ", ".join(_shape_norm(g) for g in self.grad_in)
+        outs = ", ".join(_shape_norm(g) for g in self.grads_out)
+        where = f"  (made at {self.created_at})" if self.created_at else ""
+        return f"{self.op}Backward: grad in {ins} -> grads out {outs}{where}"
+
+
+def _shape_norm(g) -> str:
+    if g is None:
+        return "None"
+    return f"{tuple(g.shape)} |g|={float(np.linalg.norm(g.astype(np.float64, copy=False))):.4g}"
+
+
+def backward_steps(root, gradient=None, retain_graph: bool = False) -> Iterator[BackwardStep]:
+    """``root.backward()`` one node at a time: yields a ``BackwardStep`` per node run.
+
+    The same engine loop as ``backward`` (not a second implementation): nodes come in
+    its execution order, and running the iterator to the end leaves exactly the
+    ``.grad``s that ``root.backward(gradient)`` leaves (leaf gradients are written when
+    the iterator finishes, as ``backward`` writes them at its end).
+
+    Args:
+        root: the Tensor to differentiate (a scalar loss, or pass ``gradient``).
+        gradient: d out / d root, an array or Tensor of root's shape (default 1 for a scalar).
+        retain_graph: keep saved arrays, so backward can run again.
+    """
+    if gradient is None:
+        if root._data.size != 1:
+            raise RuntimeError(f"backward_steps: grad can be implicitly created only for "
+                               f"scalar outputs, got shape {tuple(root.shape)}")
+        gradient = np.ones_like(root._data)
+    gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
+                          dtype=root._data.dtype)
+    yield from _run_backward(root, gradient, retain_graph, steps=True)
+
+
+def _run_backward(root, gradient: np.ndarray, retain_graph: bool, steps: bool):
+    """The engine's loop, as a generator: ``backward`` drains it, ``backward_steps``
+    (``steps=True``) also receives a ``BackwardStep`` after each node."""
     if root._node is None:  # backward on a leaf: its gradient is the seed itself
         _accumulate_leaf(root, gradient)
         return
@@ -247,6 +351,7 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
     leaf_grads: dict = {}
     ready = [root._node]
     anomaly = grad_mode.is_anomaly_enabled()
+    outer_grad_mode = grad_mode.is_grad_enabled()
     with grad_mode.no_grad():  # hooks and backward work must not record a graph
         while ready:
             node = ready.pop()
@@ -255,16 +360,25 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
             if grad is not None:
                 if node.hooks or node.retained:
                     grad = _run_node_hooks(node, grad)
+                observers = _observers
+                if observers:
+                    for o in observers:
+                        o.op_begin(node.op, node, "backward")
                 with np.errstate(**_QUIET):
                     grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
                         else node.op.backward(node, grad)
                 if not isinstance(grads, tuple):
                     grads = (grads,)
+                if observers:
+                    grad_in = tuple(grad) if node.n_outputs > 1 else (grad,)
+                    for o in reversed(observers):
+                        o.op_end(node.op, node, "backward", grad_in, grads, None)
                 if len(grads) != len(node.parents):
                     raise AssertionError(f"{node.name}.backward returned {len(grads)} gradients "
                                          f"for {len(node.parents)} inputs")
                 if not retain_graph:
                     node.release()
+            sent = [None] * len(node.parents) if steps else None
             for i, parent in enumerate(node.parents):
                 if parent is None:
                     continue
@@ -274,6 +388,8 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                     if anomaly:
                         _check_finite(g, f"{node.name}Backward returned NaN/Inf in the gradient "
                                          f"of input {i}", node)
+                    if steps:
+                        sent[i] = g
                 if isinstance(parent, Context):
                     if g is not None:
                         _add_pending(pending, parent, node.parent_slots[i], g)
@@ -282,6 +398,11 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
                         ready.append(parent)
                 elif g is not None:
                     leaf_grads[parent] = g if parent not in leaf_grads else leaf_grads[parent] + g
+            if steps:
+                grad_in = () if grad is None else tuple(grad) if node.n_outputs > 1 else (grad,)
+                with grad_mode.set_grad_enabled(outer_grad_mode):  # the caller's mode while paused
+                    yield BackwardStep(node, node.name, node.created_at, grad_in, tuple(sent),
+                                       node.parents)
         for leaf, g in leaf_grads.items():
             _accumulate_leaf(leaf, g)
 

@@ -90,3 +90,42 @@ def _merge_heads(x):
     """(B, H, T, D) -> (B, T, H*D), a contiguous copy."""
     b, h, t, d = x.shape
     return np.ascontiguousarray(x.transpose(0, 2, 1, 3)).reshape(b, t, h * d)
+
+
+# ------------------------------------------------------------ costs, for the profiler
+# Kept as one appended block (imported here) so the kernels above stay untouched.
+from ..masks import causal_mask  # noqa: E402
+from .costs import set_costs  # noqa: E402
+
+
+def _attention_cost(ctx, phase, ins, outs, attrs):
+    """Per head and per (query, key) pair that is computed: forward 2D (q.k) + 5
+    (softmax) + 2Dv (weights times v); backward 4D (dQ, dK) + 4Dv (dV, dP) + 2 (dS),
+    + 2 Dv per query for the row term sum(dO * O). Recompute in the fused backward is
+    not counted (these are the model's FLOPs). A causal mask computes only the visible
+    pairs; any other mask is dense."""
+    if phase == "forward":
+        ctx.causal_cost = bool(attrs.get("is_causal", False))
+    b, l, s, h, d, dv = _dims(ctx)
+    pairs = l * s
+    if getattr(ctx, "causal_cost", False):  # False when the forward ran unprofiled
+        pairs = int((~causal_mask(l, s)).sum())
+    if phase == "forward":
+        return b * h * pairs * (2 * d + 5 + 2 * dv)
+    return b * h * (pairs * (4 * d + 4 * dv + 2) + 2 * l * dv)
+
+
+def _dims(ctx):
+    """(B, L, S, H, D, Dv) from the input shapes and the layout."""
+    shapes, h = ctx.input_shapes, ctx.num_heads
+    b, l = shapes[0][0], shapes[0][1]
+    if ctx.layout == "qkv":
+        e = shapes[0][2] // 3
+        return b, l, l, h, e // h, e // h
+    if ctx.layout == "q,kv":
+        e = shapes[0][2]
+        return b, l, shapes[1][1], h, e // h, (shapes[1][2] - e) // h
+    return b, l, shapes[1][1], h, shapes[0][2] // h, shapes[2][2] // h
+
+
+set_costs({Attention: _attention_cost})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .costs import per_element, set_costs
 from .registry import register
 
 
@@ -415,3 +416,19 @@ class Sign(Function):
     @staticmethod
     def backward(ctx, g):
         return np.zeros_like(g)
+
+
+# ------------------------------------------------------------ costs, for the profiler
+# FLOPs per output element in forward and per gradient element in backward (costs.py
+# states the convention; exp, log, erf count 1). Ops not listed show "-" in the table.
+set_costs({
+    Add: per_element(1, 0), Sub: per_element(1, 1), Mul: per_element(1, 1),
+    Div: per_element(1, 2), Neg: per_element(1, 1), PowScalar: per_element(1, 3),
+    Pow: per_element(2, 4), Exp: per_element(1, 1), Log: per_element(1, 1),
+    Sqrt: per_element(1, 1), Tanh: per_element(1, 3), Sigmoid: per_element(4, 3),
+    Abs: per_element(1, 2), Maximum: per_element(1, 2), Minimum: per_element(1, 2),
+    Clamp: per_element(2, 2), Where: per_element(1, 1), MaskedFill: per_element(1, 1),
+    Cast: per_element(0, 0), Clone: per_element(0, 0), Sin: per_element(1, 2),
+    Cos: per_element(1, 2), Rsqrt: per_element(2, 3), Square: per_element(1, 2),
+    Sign: per_element(1, 0),
+})

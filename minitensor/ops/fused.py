@@ -147,3 +147,50 @@ class Embedding(Function):
     @staticmethod
     def backward(ctx, g):
         return kernels.get().embedding_backward(g, ctx.saved_arrays[0], ctx.padding_idx)
+
+
+# ------------------------------------------------------------ costs, for the profiler
+# FLOPs per element of x (n = x.size), by the convention of costs.py. Kept as one
+# appended block (imported here) so the kernels above stay untouched.
+from .costs import set_costs, size  # noqa: E402
+
+
+def _softmax_cost(ctx, phase, ins, outs, attrs):
+    """Forward 5n (max, subtract, exp, sum, divide); backward 4n (g y, row sum,
+    subtract, times y)."""
+    return (5 if phase == "forward" else 4) * size(ins[0])
+
+
+def _cross_entropy_cost(ctx, phase, ins, outs, attrs):
+    """Logits (N, C): forward 5NC (the log-softmax); backward 3NC (exp, subtract the
+    one-hot/smoothing target, scale by dloss)."""
+    return (5 if phase == "forward" else 3) * _prod(ctx.input_shapes[0])
+
+
+def _layer_norm_cost(ctx, phase, ins, outs, attrs):
+    """Forward 5n (mean, subtract, square, sum, scale by rstd) + n per affine param.
+    Backward 7n for dx (two row means, their combination, times rstd) + 3n with a
+    weight (g w, and g x_hat summed for dw) + n with a bias (g summed)."""
+    n = _prod(ctx.input_shapes[0])
+    affine = attrs.get("affine", (True, True)) if attrs else \
+        (len(ctx.input_shapes) > 1, len(ctx.input_shapes) > 2)
+    if phase == "forward":
+        return n * (5 + affine[0] + affine[1])
+    return n * (7 + 3 * affine[0] + affine[1])
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= int(d)
+    return out
+
+
+set_costs({
+    Softmax: _softmax_cost, LogSoftmax: _softmax_cost, CrossEntropy: _cross_entropy_cost,
+    LayerNorm: _layer_norm_cost,
+    ReLU: lambda ctx, phase, ins, outs, attrs: size(ins[0]),                 # compare / select
+    GELU: lambda ctx, phase, ins, outs, attrs: (8 if phase == "forward" else 12) * size(ins[0]),
+    Dropout: lambda ctx, phase, ins, outs, attrs: (2 if phase == "forward" else 1) * size(ins[0]),
+    Embedding: lambda ctx, phase, ins, outs, attrs: 0 if phase == "forward" else size(ins[0]),
+})

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import Function
+from .costs import set_costs, size
 from .registry import register
 
 
@@ -108,3 +109,29 @@ class Triu(_Triangle):
     @staticmethod
     def forward(ctx, x, diagonal=0):
         return Triu._forward(ctx, x, diagonal, lower=False)
+
+
+# ------------------------------------------------------------ costs, for the profiler
+def _matmul_cost(ctx, phase, ins, outs, attrs):
+    """2 m n k per product (k multiply-adds per output element). Backward: dA = dC B^T
+    and dB = A^T dC are one such product each (before the engine's batch un-broadcast)."""
+    k = ctx.input_shapes[0][-1]
+    if phase == "forward":
+        return 2 * size(outs[0]) * k
+    return 2 * size(ins[0]) * k * sum(g is not None for g in outs)
+
+
+def _linear_cost(ctx, phase, ins, outs, attrs):
+    """x (N, in), W (out, in): forward 2 N in out, + N out for the bias. Backward:
+    dX = dY W and dW = dY^T X are 2 N in out each, db = sum of dY is N out."""
+    n_in = ctx.input_shapes[0][-1]
+    if phase == "forward":
+        y = size(outs[0])
+        return 2 * y * n_in + (y if len(ins) == 3 else 0)
+    y = size(ins[0])
+    dx, dw = outs[0], outs[1]
+    db = outs[2] if len(outs) == 3 else None
+    return (2 * y * n_in * ((dx is not None) + (dw is not None))) + (y if db is not None else 0)
+
+
+set_costs({MatMul: _matmul_cost, Linear: _linear_cost})

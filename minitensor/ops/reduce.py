@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .costs import set_costs, size
 from .registry import register
 
 
@@ -167,3 +168,21 @@ class Norm(Function):
             return scale * x
         # |x|^(p-1) is inf at x = 0 for p < 1: those entries get 0, as torch
         return scale * np.where(x == 0, 0, np.sign(x) * np.abs(x) ** (p - 1))
+
+
+# ------------------------------------------------------------ costs, for the profiler
+def _reduction(forward: int, backward: int):
+    """``forward`` FLOPs per *input* element (a reduction reads all n), ``backward`` per
+    gradient element returned."""
+    def cost(ctx, phase, ins, outs, attrs):
+        return forward * size(ins[0]) if phase == "forward" else backward * size(outs[0])
+    return cost
+
+
+set_costs({
+    Sum: _reduction(1, 0),                   # n adds; backward is a broadcast
+    Mean: _reduction(1, 1),                  # n adds; backward divides by the count
+    Max: _reduction(1, 3), Min: _reduction(1, 3),  # compares; backward finds and splits ties
+    Var: _reduction(4, 3),                   # mean, subtract, square, sum
+    LogSumExp: _reduction(4, 3),             # max, subtract, exp, sum
+})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .costs import data_movement, set_costs
 from .registry import register
 
 
@@ -133,3 +134,8 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, g):
         return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+# ------------------------------------------------------------ costs, for the profiler
+# No arithmetic; views (reshape, permute, expand, basic slicing) move no bytes either.
+set_costs({op: data_movement for op in (Reshape, Permute, Expand, GetItem, SetItem, Cat, Stack)})
