@@ -16,6 +16,10 @@ from ..device import check_device, names_device
 from ..dtypes import as_dtype
 from ..tensor import Tensor, to_array
 
+# Who watches module calls (``viz.capture`` records which module made each op): empty
+# almost always, so a call costs one check. An observer has module_enter(m)/module_exit(m).
+_call_observers: tuple = ()
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -67,7 +71,16 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        observers = _call_observers
+        if not observers:
+            return self.forward(*args, **kwargs)
+        for o in observers:
+            o.module_enter(self)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            for o in reversed(observers):
+                o.module_exit(self)
 
     # ------------------------------------------------------------------ registration
     def _registries(self) -> tuple[dict, dict, dict]:
