@@ -122,8 +122,8 @@ class profile:
 def op_cost(op, ctx, phase: str, ins, outs, attrs) -> tuple[int | None, int]:
     """(FLOPs or None, bytes) of one op run: the op's own ``cost``, bytes measured.
 
-    Bytes: every array read or written (inputs and outputs; in backward also the arrays
-    saved for it), unless the op's ``cost`` returns its own count.
+    Bytes: ``bytes_moved`` (every array read or written), unless the op's ``cost``
+    returns its own count.
     """
     flops = None
     moved = None
@@ -131,10 +131,27 @@ def op_cost(op, ctx, phase: str, ins, outs, attrs) -> tuple[int | None, int]:
         stated = op.cost(ctx, phase, ins, outs, attrs)
         flops, moved = stated if isinstance(stated, tuple) else (stated, None)
     if moved is None:
-        moved = nbytes(ins) + nbytes(outs)
-        if phase == "backward" and ctx._saved:
-            moved += nbytes(_flatten_saved(ctx._saved))
+        moved = bytes_moved(ctx, phase, ins, outs)
     return flops, moved
+
+
+def bytes_moved(ctx, phase: str, ins, outs) -> int:
+    """Bytes read and written: each distinct input (and, in backward, saved) array once,
+    each output that is a new array once. An op that returns its inputs as they are
+    (Add's backward passes g to both inputs) moved nothing."""
+    seen = {id(a) for a in ins}
+    written = []
+    for a in outs:
+        if isinstance(a, np.ndarray) and id(a) not in seen:
+            seen.add(id(a))
+            written.append(a)
+    if not written:
+        return 0
+    read = list({id(a): a for a in ins}.values())
+    if phase == "backward" and ctx._saved:
+        read += [a for a in _flatten_saved(ctx._saved) if isinstance(a, np.ndarray)
+                 and id(a) not in seen]
+    return nbytes(read) + nbytes(written)
 
 
 class record_function:

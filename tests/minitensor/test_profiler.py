@@ -185,3 +185,13 @@ def test_roofline_cache_is_written_once(tmp_path, monkeypatch):
     assert first.attainable(1.0) == 2e9 and first.attainable(100.0) == 1e10
     stored = json.loads(open(path).read())
     assert list(stored) == [rl.machine_identity()]
+
+
+def test_pass_through_backward_moves_no_bytes():
+    a = mt.randn(3, 4, requires_grad=True)
+    b = mt.randn(3, 4, requires_grad=True)
+    prof = _profile(lambda: (a + b).sum().backward())
+    (bwd,) = _events(prof, "Add", "backward")        # returns g itself for both inputs
+    assert (bwd.flops, bwd.bytes) == (0, 0)
+    (fwd,) = _events(prof, "Add", "forward")
+    assert (fwd.flops, fwd.bytes) == (12, 3 * 4 * 12)
