@@ -41,7 +41,8 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_every_notebook_is_tested():
     tested = {"01_autograd_from_scratch.ipynb", "02_attention_step_by_step.ipynb",
-              "03_train_a_tiny_transformer.ipynb"}
+              "03_train_a_tiny_transformer.ipynb", "04_where_the_time_goes.ipynb",
+              "05_the_graph_and_backward.ipynb"}
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == tested
 
 
@@ -56,3 +57,11 @@ def test_02_attention_step_by_step(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_03_train_a_tiny_transformer(tmp_path, monkeypatch):
     run_notebook("03_train_a_tiny_transformer.ipynb", tmp_path, monkeypatch)
+
+
+def test_04_where_the_time_goes(tmp_path, monkeypatch):
+    run_notebook("04_where_the_time_goes.ipynb", tmp_path, monkeypatch)
+
+
+def test_05_the_graph_and_backward(tmp_path, monkeypatch):
+    run_notebook("05_the_graph_and_backward.ipynb", tmp_path, monkeypatch)

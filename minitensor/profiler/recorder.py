@@ -142,6 +142,8 @@ def bytes_moved(ctx, phase: str, ins, outs) -> int:
     seen = {id(a) for a in ins}
     written = []
     for a in outs:
+        if isinstance(a, np.generic):  # a 0-d result (np.sum of everything) is a NumPy scalar
+            a = np.asarray(a)
         if isinstance(a, np.ndarray) and id(a) not in seen:
             seen.add(id(a))
             written.append(a)

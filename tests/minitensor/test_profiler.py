@@ -195,3 +195,10 @@ def test_pass_through_backward_moves_no_bytes():
     assert (bwd.flops, bwd.bytes) == (0, 0)
     (fwd,) = _events(prof, "Add", "forward")
     assert (fwd.flops, fwd.bytes) == (12, 3 * 4 * 12)
+
+
+def test_full_reduction_counts_its_bytes():
+    x = mt.randn(8, 4, requires_grad=True)
+    prof = _profile(lambda: x.sum().backward())
+    (fwd,) = _events(prof, "Sum", "forward")          # np.sum returns a NumPy scalar here
+    assert (fwd.flops, fwd.bytes) == (32, 4 * 32 + 4)
