@@ -39,7 +39,8 @@ _QUIET = dict(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 # Who watches ops run: a tuple of observers (the profiler, ``viz.capture``), empty almost
 # always. ``apply`` and the backward loop test it once per op, so an engine nobody watches
 # pays one truthiness check of a global per op (bench/profiler_overhead.py measures it).
-# An observer has ``op_begin()`` and ``op_end(op, ctx, phase, arrays_in, arrays_out, attrs)``.
+# An observer has ``op_begin(op, ctx, phase)``, ``op_end(op, ctx, phase, arrays_in, arrays_out,
+# attrs)`` and ``op_abort()`` (the op raised: forget its op_begin).
 _observers: tuple = ()
 
 
@@ -206,8 +207,13 @@ def _observed_apply(cls, ctx: Context, inputs: tuple, attrs: dict, requires_grad
     arrays = [t._data for t in inputs]
     for o in observers:
         o.op_begin(cls, ctx, "forward")
-    with np.errstate(**_QUIET):
-        out = cls.forward(ctx, *arrays, **attrs)
+    try:
+        with np.errstate(**_QUIET):
+            out = cls.forward(ctx, *arrays, **attrs)
+    except BaseException:
+        for o in reversed(observers):
+            o.op_abort()
+        raise
     for o in reversed(observers):
         o.op_end(cls, ctx, "forward", arrays, out if isinstance(out, tuple) else (out,), attrs)
     return _wrap(cls, ctx, inputs, out, requires_grad, anomaly)
@@ -364,9 +370,14 @@ def _run_backward(root, gradient: np.ndarray, retain_graph: bool, steps: bool):
                 if observers:
                     for o in observers:
                         o.op_begin(node.op, node, "backward")
-                with np.errstate(**_QUIET):
-                    grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
-                        else node.op.backward(node, grad)
+                try:
+                    with np.errstate(**_QUIET):
+                        grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
+                            else node.op.backward(node, grad)
+                except BaseException:
+                    for o in reversed(observers):
+                        o.op_abort()
+                    raise
                 if not isinstance(grads, tuple):
                     grads = (grads,)
                 if observers:

@@ -75,6 +75,9 @@ class profile:
     def op_begin(self, op, ctx, phase: str) -> None:
         self._stack.append([time.perf_counter_ns(), 0])
 
+    def op_abort(self) -> None:
+        self._stack.pop()
+
     def op_end(self, op, ctx, phase: str, ins, outs, attrs) -> None:
         start, duration, nested = self._close()
         flops, moved = op_cost(op, ctx, phase, ins, outs, attrs)

@@ -64,3 +64,6 @@ class capture:
 
     def op_end(self, op, ctx, phase, ins, outs, attrs) -> None:
         pass
+
+    def op_abort(self) -> None:
+        pass

@@ -202,3 +202,22 @@ def test_full_reduction_counts_its_bytes():
     prof = _profile(lambda: x.sum().backward())
     (fwd,) = _events(prof, "Sum", "forward")          # np.sum returns a NumPy scalar here
     assert (fwd.flops, fwd.bytes) == (32, 4 * 32 + 4)
+
+
+def test_an_op_that_raises_leaves_the_profile_consistent():
+    class Boom(mt.Function):
+        @staticmethod
+        def forward(ctx, x):
+            raise ValueError("boom")
+
+    x = mt.randn(3, requires_grad=True)
+    with profiler.profile(roofline=FAKE_ROOF) as prof:
+        with profiler.record_function("outer"):
+            with pytest.raises(ValueError):
+                Boom.apply(x)
+            (x * 2).sum()
+    assert prof._stack == []
+    outer = [e for e in prof.events if e.name == "outer"][0]
+    ops = [e for e in prof.events if e.phase == "forward"]
+    assert [e.name for e in ops] == ["Mul", "Sum"]
+    assert outer.self_ns == outer.duration_ns - sum(e.duration_ns for e in ops)
