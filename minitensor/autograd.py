@@ -63,6 +63,8 @@ class Context:
         saved_arrays: the arrays given to ``save_for_backward`` (checked on access).
         n_outputs: how many tensors forward returned (1 for almost every op).
         Any other attribute an op sets on ``ctx`` in forward (axis, shapes, ...).
+    Set by watchers: ``created_at`` (``detect_anomaly``, ``viz.capture``) and
+    ``module_path`` (``viz.capture``: which module call made the op).
     """
 
     def __init__(self, op: type, inputs: tuple, requires_grad: bool):

@@ -49,11 +49,12 @@ def build_graph(t: Tensor, params: dict | None = None, depth: int | None = None)
     edges: list[tuple[str, str]] = []
     key_of: dict[int, str] = {}  # id(node or leaf) -> box id
     for i, ctx in enumerate(order):
-        shape, dtype = out_info[ctx]
+        outputs = out_info[ctx]  # {output slot: (shape, dtype)}, the outputs some op used
         path = getattr(ctx, "module_path", ())
         box = f"op{i}"
         key_of[id(ctx)] = box
-        lines = [f"{_shape(shape)} {dtype}"]
+        lines = [("" if ctx.n_outputs == 1 else f"[{slot}] ") + f"{_shape(shape)} {dtype}"
+                 for slot, (shape, dtype) in sorted(outputs.items())]
         saved = _saved_bytes(ctx)
         if saved:
             lines.append(f"saved {_human_bytes(saved)}")
@@ -86,19 +87,19 @@ def build_graph(t: Tensor, params: dict | None = None, depth: int | None = None)
 
 
 def _walk(t: Tensor):
-    """Every node reachable from ``t`` (inputs before consumers) and each one's output
-    (shape, dtype), read off its consumers."""
+    """Every node reachable from ``t`` (inputs before consumers) and, per node, the
+    (shape, dtype) of each of its outputs that something used, read off its consumers."""
     if t._node is None:
         return [], {}
-    out_info = {t._node: (t.shape, t.dtype)}
+    out_info = {t._node: {t._output_index: (t.shape, t.dtype)}}
     seen, stack, order = {t._node}, [t._node], []
     while stack:
         ctx = stack.pop()
         order.append(ctx)
         for i, parent in enumerate(ctx.parents):
             if isinstance(parent, Context):
-                if ctx.parent_slots[i] == 0 or parent not in out_info:
-                    out_info.setdefault(parent, (ctx.input_shapes[i], ctx.input_dtypes[i]))
+                slots = out_info.setdefault(parent, {})
+                slots[ctx.parent_slots[i]] = (ctx.input_shapes[i], ctx.input_dtypes[i])
                 if parent not in seen:
                     seen.add(parent)
                     stack.append(parent)

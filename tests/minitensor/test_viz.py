@@ -84,3 +84,11 @@ def test_svg_is_well_formed_and_png_is_written(tmp_path):
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match=r"\.svg or \.png"):
         view.save(tmp_path / "g.pdf")
+
+
+def test_multi_output_op_shows_each_used_output():
+    q = mt.randn(1, 3, 8, requires_grad=True)
+    out, weights = mt.ops.attention.Attention.apply(q, q, q, num_heads=2, need_weights=True)
+    graph = viz.draw_graph(out.sum() + weights.sum()).graph
+    attention = _by_title(graph)["Attention"]
+    assert attention.lines[:2] == ["[0] (1, 3, 8) float32", "[1] (1, 2, 3, 3) float32"]
