@@ -18,8 +18,8 @@ Files: ``recorder.py`` (``profile``, ``record_function``: the events), ``average
 (``key_averages`` and its table), ``trace.py`` (Chrome trace JSON), ``roofline.py``.
 """
 from .averages import EventAverage, EventAverages
-from .recorder import Event, profile, record_function
+from .recorder import Event, ProfilerActivity, profile, record_function
 from .roofline import Roofline, measure_roofline, roofline_cache_path
 
-__all__ = ["Event", "EventAverage", "EventAverages", "Roofline", "measure_roofline",
+__all__ = ["Event", "EventAverage", "EventAverages", "ProfilerActivity", "Roofline", "measure_roofline",
            "profile", "record_function", "roofline_cache_path"]

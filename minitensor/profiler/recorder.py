@@ -8,6 +8,7 @@ outside a ``with profile():`` block; the engine then pays one check per op.
 """
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import threading
@@ -41,19 +42,27 @@ class Event:
     tid: int = 0
 
 
+class ProfilerActivity(enum.Enum):
+    """torch's activity names; minitensor runs on the CPU only."""
+    CPU = "cpu"
+
+
 class profile:
     """Record every op (forward and backward) and ``record_function`` range in a block.
 
     Args:
+        activities: as torch's; only ``[ProfilerActivity.CPU]`` (the default) exists here.
+        record_shapes: keep each op's input shapes (the trace shows them).
         roofline: a ``Roofline`` to compare against, or None to measure (once, cached:
             ``measure_roofline``) when a table first needs it.
-        record_shapes: keep each op's input shapes (the trace shows them).
 
     After the block: ``events`` (a list of ``Event``), ``key_averages()``,
     ``export_chrome_trace(path)``.
     """
 
-    def __init__(self, roofline=None, record_shapes: bool = True):
+    def __init__(self, activities=None, record_shapes: bool = True, roofline=None):
+        if activities is not None and set(activities) - {ProfilerActivity.CPU}:
+            raise ValueError(f"profile: minitensor runs on the CPU only; got activities {activities}")
         self.roofline = roofline
         self.record_shapes = record_shapes
         self.events: list[Event] = []

@@ -221,3 +221,13 @@ def test_an_op_that_raises_leaves_the_profile_consistent():
     ops = [e for e in prof.events if e.phase == "forward"]
     assert [e.name for e in ops] == ["Mul", "Sum"]
     assert outer.self_ns == outer.duration_ns - sum(e.duration_ns for e in ops)
+
+
+def test_torch_style_arguments():
+    x = mt.randn(2, 2, requires_grad=True)
+    with profiler.profile(activities=[profiler.ProfilerActivity.CPU], record_shapes=False,
+                          roofline=FAKE_ROOF) as prof:
+        (x * x).sum()
+    assert prof.events and all(e.shapes == [] for e in prof.events)
+    with pytest.raises(ValueError, match="CPU only"):
+        profiler.profile(activities=["cuda"])
