@@ -2,6 +2,7 @@
 Jupyter shows inline, and as a PNG (matplotlib). No system binaries needed."""
 from __future__ import annotations
 
+import io
 import os
 from html import escape
 
@@ -111,8 +112,7 @@ class GraphView:
         return "\n".join(parts)
 
     def _save_png(self, path) -> None:
-        import io
-
+        # matplotlib is imported here, not at the top: only PNG needs it (and it is slow to load)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
