@@ -1,0 +1,106 @@
+"""minitensor leaves the process as it found it: no environment variable, no malloc or
+OpenMP setting, no Numba threading layer, unless the user opts in (kernels.tune_process,
+MINITENSOR_TUNE_PROCESS=1).
+
+Each case runs in a fresh interpreter with a clean environment: the settings in question
+are read once per process (an OpenMP runtime reads OMP_WAIT_POLICY when it loads).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minitensor import kernels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Variables that would change what is tested (a user's own tuning, or the opt-in itself).
+_DROP = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "GLIBC_TUNABLES", "MINITENSOR_TUNE_PROCESS")
+
+# Spies on every mallopt call made through ctypes, then imports minitensor, trains one
+# step of a small encoder-decoder (forward, loss, backward, Adam) and reports.
+_PROBE = """
+import ctypes, json, os, sys
+mallopt_calls = []
+_CDLL = ctypes.CDLL
+class SpyCDLL(_CDLL):
+    def __getattr__(self, name):
+        if name == "mallopt":
+            return lambda *args: mallopt_calls.append(args) or 1
+        return _CDLL.__getattr__(self, name)
+ctypes.CDLL = SpyCDLL
+before = dict(os.environ)
+
+import minitensor as mt
+import transformer
+from minitensor import functional as F, kernels, optim
+if sys.argv[1] == "call":
+    kernels.tune_process()
+kernels.set_backend(sys.argv[2])
+mt.manual_seed(0)
+cfg = transformer.TransformerConfig(d_model=16, nhead=2, num_encoder_layers=1,
+                                    num_decoder_layers=1, dim_feedforward=32, dropout=0.1,
+                                    src_vocab_size=20, tgt_vocab_size=20, max_len=16)
+model = transformer.Seq2SeqTransformer(cfg)
+opt = optim.Adam(model.parameters(), lr=1e-3)
+src = mt.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+tgt = mt.tensor([[1, 2, 3], [4, 5, 6]])
+logits = model(src, tgt)
+loss = F.cross_entropy(logits.reshape(-1, 20), mt.tensor([2, 3, 4, 5, 6, 7]))
+opt.zero_grad()
+loss.backward()
+opt.step()
+import numba
+changed = {k: (before.get(k), os.environ.get(k)) for k in set(before) | set(os.environ)
+           if before.get(k) != os.environ.get(k)}
+print(json.dumps({"changed": changed, "mallopt_calls": len(mallopt_calls),
+                  "threading_layer_setting": numba.config.THREADING_LAYER,
+                  "tuned": kernels.tuned(), "loss": loss.item()}))
+"""
+
+
+def _probe(how: str, backend: str = "numba", **extra_env) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = ROOT
+    env.update(extra_env)
+    proc = subprocess.run([sys.executable, "-c", _PROBE, how, backend], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _backends():
+    return ["numpy"] + (["numba"] if kernels.numba_available() else [])
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_import_and_a_training_step_leave_the_process_as_it_was(backend):
+    out = _probe("default", backend)
+    assert out["changed"] == {}                      # os.environ exactly as it was
+    assert out["mallopt_calls"] == 0                 # glibc malloc untouched
+    assert out["threading_layer_setting"] == "default"   # Numba chooses its own layer
+    assert out["tuned"] == {}
+    assert out["loss"] > 0
+
+
+def test_tune_process_is_applied_when_called():
+    out = _probe("call")
+    assert out["changed"] == {"OMP_WAIT_POLICY": [None, "PASSIVE"]}
+    assert out["tuned"]["omp_wait_policy"] == "PASSIVE"
+    import platform
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert out["mallopt_calls"] == 2 and out["tuned"]["keep_freed_memory"] is True
+
+
+def test_tune_process_is_applied_when_the_environment_asks():
+    out = _probe("default", MINITENSOR_TUNE_PROCESS="1")
+    assert out["changed"] == {"OMP_WAIT_POLICY": [None, "PASSIVE"]}
+    assert out["tuned"]["omp_wait_policy"] == "PASSIVE"
+
+
+def test_tune_process_keeps_the_users_own_values():
+    out = _probe("call", OMP_WAIT_POLICY="ACTIVE", MALLOC_TRIM_THRESHOLD_="1000000")
+    assert out["changed"] == {}
+    assert out["mallopt_calls"] == 0
+    assert out["tuned"]["keep_freed_memory"] is False
