@@ -58,10 +58,18 @@ def test_memory_rows(results):
 
 
 def test_e2e_rows(results):
+    """The fair protocol's processes (toy config, one round, 2 and 1 threads)."""
     rows = results["rows"]["e2e"]
-    assert len(rows) == 1
-    _check_timed_rows(rows, bench_main.e2e.E2E_COLUMNS,
-                      NUMERIC + ("numba_tok_s", "numpy_tok_s", "torch_tok_s"))
+    assert [r["threads"] for r in rows] == [2, 1]
+    for row in rows:
+        assert not row.get("error"), row["error"]
+        assert row["ours_ms"] > 0 and math.isfinite(row["ours_tok_s"])
+        if harness.try_import_torch() is not None:
+            assert row["reference"] in ("default", "PASSIVE")
+            _finite_or_none(row, ("torch_ms", "torch_over_ours"))
+            # each torch process ran under its own policy, minitensor's under none
+            assert [r["omp_wait_policy"] for r in row["variants"]["torch PASSIVE"]["runs"]] == ["PASSIVE"]
+            assert [r["omp_wait_policy"] for r in row["variants"]["minitensor"]["runs"]] == [None]
 
 
 def test_render_and_json(results, tmp_path):
