@@ -12,7 +12,7 @@ Variants of a training step (``e2e.py`` builds the models):
     minitensor         the numba backend, threads through ``kernels.threads(n)`` (its one
                        documented thread control); nothing process-wide is changed
     minitensor+tune    the same with MINITENSOR_TUNE_PROCESS=1 (the opt-in
-                       ``kernels.tune_process()``: OMP passive waiting + glibc malloc),
+                       ``kernels.tune_process()``: Numba's workqueue layer + glibc malloc),
                        shown so the cost of not tuning the process is visible
     torch              ``torch.set_num_threads(n)`` only, OpenMP's default wait policy
     torch PASSIVE      the same with OMP_WAIT_POLICY=PASSIVE set for that process only

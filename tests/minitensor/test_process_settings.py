@@ -84,23 +84,30 @@ def test_import_and_a_training_step_leave_the_process_as_it_was(backend):
     assert out["loss"] > 0
 
 
-def test_tune_process_is_applied_when_called():
-    out = _probe("call")
-    assert out["changed"] == {"OMP_WAIT_POLICY": [None, "PASSIVE"]}
-    assert out["tuned"]["omp_wait_policy"] == "PASSIVE"
+def _glibc() -> bool:
     import platform
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.parametrize("how,env", [("call", {}), ("default", {"MINITENSOR_TUNE_PROCESS": "1"})])
+def test_tune_process_is_applied_when_asked(how, env):
+    """Asked by a call or by the environment: Numba's workqueue layer and glibc's
+    thresholds, and still no environment variable."""
+    if not kernels.numba_available():
+        pytest.skip("numba not installed")
+    out = _probe(how, **env)
+    assert out["changed"] == {}
+    assert out["threading_layer_setting"] == "workqueue"
+    assert out["tuned"]["threading_layer"] == "workqueue"
+    if _glibc():
         assert out["mallopt_calls"] == 2 and out["tuned"]["keep_freed_memory"] is True
 
 
-def test_tune_process_is_applied_when_the_environment_asks():
-    out = _probe("default", MINITENSOR_TUNE_PROCESS="1")
-    assert out["changed"] == {"OMP_WAIT_POLICY": [None, "PASSIVE"]}
-    assert out["tuned"]["omp_wait_policy"] == "PASSIVE"
-
-
 def test_tune_process_keeps_the_users_own_values():
-    out = _probe("call", OMP_WAIT_POLICY="ACTIVE", MALLOC_TRIM_THRESHOLD_="1000000")
+    if not kernels.numba_available():
+        pytest.skip("numba not installed")
+    out = _probe("call", NUMBA_THREADING_LAYER="omp", MALLOC_TRIM_THRESHOLD_="1000000")
     assert out["changed"] == {}
     assert out["mallopt_calls"] == 0
     assert out["tuned"]["keep_freed_memory"] is False
+    assert out["tuned"]["threading_layer"] == "left as the user set it (omp)"
