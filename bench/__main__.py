@@ -83,7 +83,7 @@ def run_all(settings: harness.Settings, sections=SECTIONS, torch=None, log=print
         results["rows"]["e2e"] = e2e.run(settings, torch, log, thread_counts)
     if "cold" in sections:
         log("cold start (subprocesses):")
-        results["rows"]["cold"] = cold_start.run(settings, log)
+        results["rows"]["cold"] = cold_start.run(settings, log, thread_counts=thread_counts)
     results["wall_s"] = time.perf_counter() - t0
     results["env"] = harness.environment()  # threading layer is known now
     results["env"]["loadavg_1min_at_start"] = env["loadavg_1min"]

@@ -63,6 +63,13 @@ def numba_available() -> bool:
         return False
 
 
+def kernels_need_compiling() -> bool:
+    """True when the numba backend is active and its on-disk cache is cold (empty, or
+    compiled from other sources): the first steps will spend seconds compiling. For a
+    visible "compiling kernels" message; False on the numpy backend."""
+    return backend_name() == "numba" and get().cache_is_cold()
+
+
 def set_backend(name: str) -> None:
     """Make ``name`` ("numba" or "numpy") the backend every op uses from now on."""
     global _active, _active_name

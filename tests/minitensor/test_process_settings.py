@@ -111,3 +111,17 @@ def test_tune_process_keeps_the_users_own_values():
     assert out["mallopt_calls"] == 0
     assert out["tuned"]["keep_freed_memory"] is False
     assert out["tuned"]["threading_layer"] == "left as the user set it (omp)"
+
+
+def test_kernels_need_compiling_says_when_the_numba_cache_is_cold(tmp_path):
+    """The library side of a "compiling kernels" message: True with an empty Numba cache,
+    False once a process has compiled (and cached) a kernel there."""
+    if not kernels.numba_available():
+        pytest.skip("numba not installed")
+    code = ("from minitensor import kernels\nimport numpy as np\n"
+            "print(kernels.kernels_need_compiling())\n"
+            "kernels.get().relu_forward(np.ones(4, np.float32))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT, NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKEND="numba")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                           cwd=ROOT, timeout=600) for _ in range(2)]
+    assert [r.stdout.split()[0] for r in runs] == ["True", "False"], runs[0].stderr[-2000:]

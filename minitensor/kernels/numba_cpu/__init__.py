@@ -38,5 +38,16 @@ from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_bac
 
 # Before any kernel runs (Numba reads its cache at a kernel's first call, not at import):
 # drop cached machine code compiled from other versions of these files.
-_cache.clear_stale_caches(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_cleared = _cache.clear_stale_caches(_PACKAGE_DIR)
+
+
+def cache_is_cold() -> bool:
+    """True when Numba's on-disk cache holds no kernels compiled from these sources yet:
+    the first training steps will compile them (seconds to a minute; an application can
+    say so, e.g. "compiling kernels, first run only"). Decided when this package loaded."""
+    return _COLD
+
+
+_COLD = _cache.is_cold(_PACKAGE_DIR, _cleared)
 
