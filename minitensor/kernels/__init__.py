@@ -67,7 +67,7 @@ def kernels_need_compiling() -> bool:
     """True when the numba backend is active and its on-disk cache is cold (empty, or
     compiled from other sources): the first steps will spend seconds compiling. For a
     visible "compiling kernels" message; False on the numpy backend."""
-    return backend_name() == "numba" and get().cache_is_cold()
+    return get().cache_is_cold()
 
 
 def set_backend(name: str) -> None:
