@@ -31,9 +31,11 @@ from . import e2e
 CATEGORIES = {"MatMul": "matmul", "Linear": "matmul", "Attention": "attention"}
 
 
-def _wrap_ops(totals: dict) -> None:
-    """Replace every registered op's forward/backward by a timed version."""
+def _wrap_ops(totals: dict) -> list:
+    """Replace every registered op's forward/backward by a timed version; returns what
+    to put back: (class, name, original staticmethod)."""
     from minitensor.ops.registry import REGISTRY
+    originals = []
 
     def timed(name, kind, fn):
         def wrapper(*args, **kwargs):
@@ -49,7 +51,9 @@ def _wrap_ops(totals: dict) -> None:
     for name, cls in REGISTRY.items():
         for kind in ("forward", "backward"):
             if kind in vars(cls):
+                originals.append((cls, kind, vars(cls)[kind]))
                 setattr(cls, kind, timed(name, kind, vars(cls)[kind].__func__))
+    return originals
 
 
 def profile(config: str, threads: int, steps: int, warmup: int = 3, use_cprofile: bool = False):
@@ -70,20 +74,23 @@ def profile(config: str, threads: int, steps: int, warmup: int = 3, use_cprofile
         _, step = e2e.build_ours(e2e.CONFIGS[config])
         for _ in range(warmup):
             step("numba")
-        _wrap_ops(totals)
+        originals = _wrap_ops(totals)
         optim.Adam.step = timed_step
-        totals.clear()
         times = []
         prof = cProfile.Profile() if use_cprofile else None
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            if prof:
-                prof.enable()
-            step("numba")
-            if prof:
-                prof.disable()
-            times.append(time.perf_counter() - t0)
-        optim.Adam.step = adam_step
+        try:
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                if prof:
+                    prof.enable()
+                step("numba")
+                if prof:
+                    prof.disable()
+                times.append(time.perf_counter() - t0)
+        finally:
+            optim.Adam.step = adam_step
+            for cls, kind, original in originals:
+                setattr(cls, kind, original)
     return times, dict(totals), opt_time[0], prof
 
 

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
 
 from . import protocol
+from .harness import cpu_model
 
 
 def child_ours(seed: int, threads: int, target: float, eval_every: int, steps: int | None) -> dict:
@@ -93,8 +95,6 @@ def main(argv=None) -> None:
     if a.child:
         print(json.dumps(child_ours(a.seed, a.threads, a.target, a.eval_every, a.steps)))
         return
-    from .harness import cpu_model
-    import os
     print(f"CPU {cpu_model()} ({os.cpu_count()} cores); dates/small, target {a.target} "
           f"validation exact match, eval every {a.eval_every} steps, {a.threads} thread(s), "
           f"seeds {a.seeds}\nprotocol: each run its own process, libraries alternated per "

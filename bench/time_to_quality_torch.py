@@ -96,7 +96,7 @@ def greedy(torch, model, src, src_pad, max_len, bos, eos):
     return ys[:, 1:].numpy()
 
 
-def exact_match(torch, model, problem, cfg, examples) -> float:
+def exact_match(torch, model, problem, examples) -> float:
     from transformer.data import BOS_ID, EOS_ID, PAD_ID
     from transformer.problems.seq2seq import _first_eos_cut
     model.eval()
@@ -120,6 +120,7 @@ def exact_match(torch, model, problem, cfg, examples) -> float:
 def run(seed: int, threads: int, target: float, eval_every: int, steps: int | None) -> dict:
     import torch
     torch.set_num_threads(threads)
+    from transformer.data import PAD_ID
     from transformer.data.stream import BatchStream
     from transformer.problems import make_problem
     from transformer.schedule import lr_at
@@ -141,7 +142,6 @@ def run(seed: int, threads: int, target: float, eval_every: int, steps: int | No
     val = problem.splits.val[:cfg.eval_examples]
     t0 = time.perf_counter()
     score, evals, step = 0.0, 0, 0
-    from transformer.data import PAD_ID
     while step < cfg.steps:
         b = stream.next()
         step += 1
@@ -158,7 +158,7 @@ def run(seed: int, threads: int, target: float, eval_every: int, steps: int | No
             g["lr"] = lr_at(step, cfg)
         opt.step()
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            score, evals = exact_match(torch, model, problem, cfg, val), evals + 1
+            score, evals = exact_match(torch, model, problem, val), evals + 1
             if score >= target:
                 break
     end = time.perf_counter()
