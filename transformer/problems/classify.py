@@ -21,6 +21,7 @@ class ClassifyProblem(Problem):
     kind = "classify"
     score_key = "accuracy"
     num_classes = 2
+    label_names: tuple[str, ...] = ("unbalanced", "balanced")  # label id -> what it means
 
     def load_data(self):
         c = self.cfg
@@ -71,8 +72,8 @@ class ClassifyProblem(Problem):
         examples = self.splits.test[:n]
         preds = self.predict(model, [t for t, _ in examples])
         width = max(len(t) for t, _ in examples)
-        name = {1: "balanced", 0: "unbalanced"}
-        return [f"{t:<{width}} -> {name[p]} ({prob:.2f})  {'✓' if p == y else '✗'}"
+        name = self.label_names
+        return [f"{t:<{width}} -> {name[p]} ({prob:.2f})  {'✓' if p == y else '✗ (expected ' + name[y] + ')'}"
                 for (t, y), (p, prob) in zip(examples, preds)]
 
     def attention_inputs(self, model):
