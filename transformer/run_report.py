@@ -18,6 +18,9 @@ from .runs import METRICS_FILE, PLOTS, SUMMARY_FILE
 def print_run_files(trainer, out: Path, checkpoint) -> None:
     """Where the run's files are, and the commands that use them."""
     plots = sorted(p.name for p in (out / PLOTS).glob("*.png"))
+    attention = [p for p in plots if p.startswith("attention_")]
+    if len(attention) > 1:  # one PNG per attention module: name the pattern, not every file
+        plots = [p for p in plots if p not in attention] + [f"attention_*.png ({len(attention)} files)"]
     print(f"\nrun folder {out}:")
     print(f"  checkpoint   {checkpoint}")
     print(f"  metrics log  {out / METRICS_FILE}  (one JSON record per log/eval step)")

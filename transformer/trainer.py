@@ -327,7 +327,8 @@ class Trainer:
                 if key in name:
                     labels[name] = lab
                     break
-        return plot_attention_maps(maps, self.run_dir / runs.PLOTS, labels)
+        return plot_attention_maps(maps, self.run_dir / runs.PLOTS, labels,
+                                   caption=self.problem.attention_caption)
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> TrainResult:

@@ -80,4 +80,6 @@ class ClassifyProblem(Problem):
         text = self.splits.test[0][0]
         tokens = np.array([self.vocab.encode(text, add_bos=True)], dtype=np.int64)
         tok = [self.vocab.id_to_token(i) for i in tokens[0]]
+        label, prob = self.predict(model, [text])[0]
+        self.attention_caption = f"input {text!r} -> {self.label_names[label]} ({prob:.2f})"
         return (tokens, tokens == PAD_ID), {"": (tok, tok)}

@@ -98,7 +98,11 @@ class FileClassifyProblem(ClassifyProblem):
     def load_data(self) -> None:
         splits, origin = load_pair_splits(self.cfg)
         if not self.label_names:
-            every = [label for part in (splits.train, splits.val, splits.test) for _, label in part]
+            # The labels of the --data file (train and whatever was carved from it).
+            from_data = [splits.train] + [getattr(splits, split) for split, given in
+                                          (("val", self.cfg.valid_data), ("test", self.cfg.test_data))
+                                          if not given]
+            every = [label for part in from_data for _, label in part]
             self._set_labels(sorted(set(every)))
             # Kept in the run's config, so a checkpoint rebuilds the head without the file.
             self.cfg.task_options = {**self.cfg.task_options, "labels": list(self.label_names)}

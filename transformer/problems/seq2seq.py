@@ -135,4 +135,5 @@ class Seq2SeqProblem(Problem):
         s_tok = [self.vocab.id_to_token(i) for i in src[0]]
         t_tok = [self.vocab.id_to_token(i) for i in tgt_in[0]]
         labels = {"encoder": (s_tok, s_tok), "self_attn": (t_tok, t_tok), "multihead_attn": (t_tok, s_tok)}
+        self.attention_caption = f"input {src_text!r} -> output {pred!r}"
         return (src, tgt_in), labels
