@@ -199,6 +199,8 @@ class TrainConfig:
                              "faster for the small preset on an idle 2-core machine", min=0)
     plots: bool = option(True, "write PNG plots (loss curves, attention heatmaps)")
     progress: bool = option(True, "show a progress bar on stderr")
+    init: str = option("none", "start from pretrained weights: none | minilm (all-MiniLM-L6-v2, "
+                               "for the intents task)", choices=("none", "minilm"))
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option."""
@@ -207,6 +209,8 @@ class TrainConfig:
         if self.schedule == "noam" and self.warmup < 1:
             raise ConfigError(f"--warmup must be >= 1 for the noam schedule (>= 0 otherwise), "
                               f"got {self.warmup}")
+        if self.init != "none" and getattr(TASKS.get(self.task), "kind", None) != "sentence_classify":
+            raise ConfigError(f"--init {self.init} is for the intents task, not {self.task!r}")
         if self.task != LM_TASK and self.target > 1:
             raise ConfigError(f"--target must be <= 1 for the {self.task} task (a fraction), "
                               f"got {self.target}")

@@ -28,6 +28,7 @@ from .dates import DatesTask
 from .span import KvSpanTask, SpanExample
 from .strings import AddTask, CopyTask, ReverseTask, SortTask
 from .task_base import Task
+from ..pretrained.intents import IntentsTask  # fine-tuning a pretrained encoder (transformer/pretrained/)
 
 Example = Union[tuple[str, str], tuple[str, int], SpanExample]
 
@@ -36,7 +37,7 @@ Example = Union[tuple[str, str], tuple[str, int], SpanExample]
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (CopyTask, ReverseTask, SortTask, AddTask, DatesTask, BracketsTask, KvSpanTask)
+    for cls in (CopyTask, ReverseTask, SortTask, AddTask, DatesTask, BracketsTask, KvSpanTask, IntentsTask)
 }
 
 

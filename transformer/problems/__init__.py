@@ -15,8 +15,10 @@ from .classify import ClassifyProblem
 from .lm import LMProblem
 from .seq2seq import Seq2SeqProblem
 from .span import SpanProblem
+from ..pretrained.problem import SentenceClassifyProblem  # intents (transformer/pretrained/)
 
-KINDS = {"seq2seq": Seq2SeqProblem, "classify": ClassifyProblem, "span": SpanProblem, "lm": LMProblem}
+KINDS = {"seq2seq": Seq2SeqProblem, "classify": ClassifyProblem, "span": SpanProblem, "lm": LMProblem,
+         "sentence_classify": SentenceClassifyProblem}
 
 
 def make_problem(cfg: TrainConfig, vocab: Vocab | None = None) -> Problem:
