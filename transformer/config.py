@@ -21,6 +21,7 @@ from .data import TASKS
 from .presets import PRESET_NAMES, get_preset
 
 LM_TASK = "lm"
+PRETRAINED_TASKS = ("intents",)  # fine-tuning all-MiniLM-L6-v2 (transformer/pretrained/)
 SCHEDULES = ("noam", "cosine", "constant")
 POOLINGS = ("cls", "mean")
 
@@ -162,7 +163,8 @@ class TrainConfig:
     then explicit overrides.
     """
 
-    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK]), choices=(*TASKS, LM_TASK))
+    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK, *PRETRAINED_TASKS]),
+                       choices=(*TASKS, LM_TASK, *PRETRAINED_TASKS))
     preset: str = option("small", "model/training preset: " + ", ".join(PRESET_NAMES), choices=PRESET_NAMES)
     task_options: dict = option({}, "task options, e.g. {'max_len': 10} (see transformer.data.tasks)")
     text: list = option([], "UTF-8 text files for the 'lm' task (default: the packaged text)")
@@ -209,7 +211,7 @@ class TrainConfig:
         if self.schedule == "noam" and self.warmup < 1:
             raise ConfigError(f"--warmup must be >= 1 for the noam schedule (>= 0 otherwise), "
                               f"got {self.warmup}")
-        if self.init != "none" and getattr(TASKS.get(self.task), "kind", None) != "sentence_classify":
+        if self.init != "none" and self.task not in PRETRAINED_TASKS:
             raise ConfigError(f"--init {self.init} is for the intents task, not {self.task!r}")
         if self.task != LM_TASK and self.target > 1:
             raise ConfigError(f"--target must be <= 1 for the {self.task} task (a fraction), "

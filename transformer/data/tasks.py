@@ -28,7 +28,6 @@ from .dates import DatesTask
 from .span import KvSpanTask, SpanExample
 from .strings import AddTask, CopyTask, ReverseTask, SortTask
 from .task_base import Task
-from ..pretrained.intents import IntentsTask  # fine-tuning a pretrained encoder (transformer/pretrained/)
 
 Example = Union[tuple[str, str], tuple[str, int], SpanExample]
 
@@ -37,7 +36,7 @@ Example = Union[tuple[str, str], tuple[str, int], SpanExample]
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (CopyTask, ReverseTask, SortTask, AddTask, DatesTask, BracketsTask, KvSpanTask, IntentsTask)
+    for cls in (CopyTask, ReverseTask, SortTask, AddTask, DatesTask, BracketsTask, KvSpanTask)
 }
 
 

@@ -22,6 +22,7 @@ from ..data.vocab import PAD_ID
 from ..problems.base import Problem
 from .bert import BertEncoder
 from .classifier import SentenceClassifier
+from .intents import IntentsTask
 from .loading import PretrainedError, load_encoder, read_config
 from .sentence import default_model_path
 from .wordpiece import WordPieceTokenizer
@@ -126,6 +127,18 @@ class SentenceClassifyProblem(Problem):
         width = max(len(t) for t, _ in examples)
         return [f"{t:<{width}} -> {p} ({prob:.2f})  {'✓' if p == self.labels[y] else '✗'}"
                 for (t, y), (p, prob) in zip(examples, preds)]
+
+
+def make_pretrained_problem(cfg, vocab=None) -> SentenceClassifyProblem:
+    """The Problem of a PRETRAINED_TASKS task (problems.make_problem calls this)."""
+    if cfg.task != IntentsTask.name:
+        raise ConfigError(f"unknown pretrained task {cfg.task!r}")
+    try:
+        task = IntentsTask(**cfg.task_options)
+    except TypeError:
+        raise ConfigError(f"task 'intents' got unknown option(s) {', '.join(sorted(cfg.task_options))}; "
+                          "valid options: val_fraction") from None
+    return SentenceClassifyProblem(cfg.task, vocab or task.vocab(), cfg, task)
 
 
 @dataclass

@@ -8,23 +8,24 @@
 """
 from __future__ import annotations
 
-from ..config import LM_TASK, ConfigError, TrainConfig
+from ..config import LM_TASK, PRETRAINED_TASKS, ConfigError, TrainConfig
 from ..data import Vocab, make_task
 from .base import Problem
 from .classify import ClassifyProblem
 from .lm import LMProblem
 from .seq2seq import Seq2SeqProblem
 from .span import SpanProblem
-from ..pretrained.problem import SentenceClassifyProblem  # intents (transformer/pretrained/)
 
-KINDS = {"seq2seq": Seq2SeqProblem, "classify": ClassifyProblem, "span": SpanProblem, "lm": LMProblem,
-         "sentence_classify": SentenceClassifyProblem}
+KINDS = {"seq2seq": Seq2SeqProblem, "classify": ClassifyProblem, "span": SpanProblem, "lm": LMProblem}
 
 
 def make_problem(cfg: TrainConfig, vocab: Vocab | None = None) -> Problem:
     """The Problem for cfg.task, with its task options applied (data not loaded yet)."""
     if cfg.task == LM_TASK:
         return LMProblem(LM_TASK, vocab or Vocab.from_alphabet(""), cfg)
+    if cfg.task in PRETRAINED_TASKS:  # transformer/pretrained/problem.py
+        from ..pretrained.problem import make_pretrained_problem
+        return make_pretrained_problem(cfg, vocab)
     try:
         task = make_task(cfg.task, **cfg.task_options)
     except (TypeError, ValueError) as exc:
