@@ -43,8 +43,7 @@ def _child_minitensor(texts, batch, threads, repeat, backend) -> dict:
     from minitensor import kernels
     from transformer.pretrained import SentenceEncoder
 
-    kernels.use(backend).__enter__()   # for the whole child process
-    with kernels.threads(threads):
+    with kernels.use(backend), kernels.threads(threads):
         enc = SentenceEncoder.from_pretrained()
         tokens = sum(len(ids) for ids in enc.tokenizer.ids(texts))
         enc.encode(texts, batch_size=batch)                       # warm-up
