@@ -26,9 +26,9 @@ import minitensor as mt
 from minitensor import kernels
 
 from .checkpoint import CheckpointError
-from .pretrained.commands import add_commands as add_pretrained_commands
 from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
                      resolve_configs)
+from .pretrained.commands import add_commands as add_pretrained_commands
 
 EXIT_USAGE = 2
 EXIT_NONFINITE = 1
