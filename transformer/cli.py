@@ -37,6 +37,7 @@ from .data.tsv import DataFileError
 from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
                      resolve_configs)
 from .distributed import launched_rank
+from .pretrained.commands import add_commands as add_pretrained_commands
 
 EXIT_USAGE = 2
 EXIT_NONFINITE = 1
@@ -245,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-layers", action="store_true", help="skip the encoder/decoder layer checks")
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="seed of the samples")
     p.set_defaults(func=cmd_gradcheck)
+
+    add_pretrained_commands(sub)  # embed, search (transformer/pretrained/commands.py)
     return parser
 
 

@@ -23,6 +23,7 @@ from .presets import PRESET_NAMES, get_preset
 LM_TASK = "lm"
 # Tasks that learn from the user's own file (or list) of pairs, and the kind of model each trains.
 FILE_TASKS = {"translate": "seq2seq", "classify": "classify"}
+PRETRAINED_TASKS = ("intents",)  # fine-tuning all-MiniLM-L6-v2 (transformer/pretrained/)
 SCHEDULES = ("noam", "cosine", "constant")
 POOLINGS = ("cls", "mean")
 
@@ -164,8 +165,8 @@ class TrainConfig:
     then explicit overrides.
     """
 
-    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK, *FILE_TASKS]),
-                       choices=(*TASKS, LM_TASK, *FILE_TASKS))
+    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK, *FILE_TASKS, *PRETRAINED_TASKS]),
+                       choices=(*TASKS, LM_TASK, *FILE_TASKS, *PRETRAINED_TASKS))
     preset: str = option("small", "model/training preset: " + ", ".join(PRESET_NAMES), choices=PRESET_NAMES)
     task_options: dict = option({}, "task options, e.g. {'max_len': 10} (see transformer.data.tasks)")
     text: list = option([], "UTF-8 text files for the 'lm' task (default: the packaged text)")
@@ -211,6 +212,8 @@ class TrainConfig:
                              "faster for the small preset on an idle 2-core machine", min=0)
     plots: bool = option(True, "write PNG plots (loss curves, attention heatmaps)")
     progress: bool = option(True, "show a progress bar on stderr")
+    init: str = option("none", "start from pretrained weights: none | minilm (all-MiniLM-L6-v2, "
+                               "for the intents task)", choices=("none", "minilm"))
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option."""
@@ -226,6 +229,8 @@ class TrainConfig:
         given = [flag_name(k) for k in ("data", "valid_data", "test_data") if getattr(self, k)]
         if self.task not in FILE_TASKS and given:
             raise ConfigError(f"{given[0]} is for the tasks {' and '.join(FILE_TASKS)}, not {self.task!r}")
+        if self.init != "none" and self.task not in PRETRAINED_TASKS:
+            raise ConfigError(f"--init {self.init} is for the intents task, not {self.task!r}")
         if self.task != LM_TASK and self.target > 1:
             raise ConfigError(f"--target must be <= 1 for the {self.task} task (a fraction), "
                               f"got {self.target}")

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from ..config import FILE_TASKS, LM_TASK, ConfigError, TrainConfig
+from ..config import FILE_TASKS, LM_TASK, PRETRAINED_TASKS, ConfigError, TrainConfig
 from ..data import Vocab, make_task
 from .base import Problem
 from .classify import ClassifyProblem
@@ -28,6 +28,9 @@ def make_problem(cfg: TrainConfig, vocab: Vocab | None = None) -> Problem:
     if cfg.task in FILE_TASKS:  # the vocabulary comes from the data (load_data) or the checkpoint
         cls = FileSeq2SeqProblem if FILE_TASKS[cfg.task] == "seq2seq" else FileClassifyProblem
         return cls(cfg.task, vocab or Vocab.from_alphabet(""), cfg)
+    if cfg.task in PRETRAINED_TASKS:  # transformer/pretrained/problem.py
+        from ..pretrained.problem import make_pretrained_problem
+        return make_pretrained_problem(cfg, vocab)
     try:
         task = make_task(cfg.task, **cfg.task_options)
     except (TypeError, ValueError) as exc:
