@@ -30,8 +30,9 @@ def parse_args(argv: list) -> argparse.Namespace:
     p.add_argument("--only", action="append", choices=SECTIONS,
                    help="run only this section (repeatable)")
     p.add_argument("--json", metavar="PATH", help="also write the results to PATH")
-    p.add_argument("--threads", type=int, default=harness.THREADS,
-                   help="threads for Numba, BLAS and torch alike (default 2)")
+    p.add_argument("--threads", type=int, nargs="+", default=[harness.THREADS, 1],
+                   help="thread counts, the same for every library: e2e rows at each, "
+                        "kernel rows at the first (default: 2 1)")
     p.add_argument("--no-torch", action="store_true", help="leave the PyTorch columns empty")
     p.add_argument("--render", metavar="JSON",
                    help="run nothing: print a results file as markdown tables (for README)")
@@ -65,7 +66,8 @@ def _init_threading_layer() -> None:
         pass
 
 
-def run_all(settings: harness.Settings, sections=SECTIONS, torch=None, log=print) -> dict:
+def run_all(settings: harness.Settings, sections=SECTIONS, torch=None, log=print,
+            thread_counts=(harness.THREADS, 1)) -> dict:
     """Run ``sections``; returns {"env", "settings", "rows": {section: [...]}, ...}."""
     env = harness.environment()
     results = {"env": env, "settings": vars(settings).copy(), "rows": {}}
@@ -78,10 +80,10 @@ def run_all(settings: harness.Settings, sections=SECTIONS, torch=None, log=print
             results["rows"]["memory"] = kernels.attention_memory(settings.size)
     if "e2e" in sections:
         log("end-to-end training step:")
-        results["rows"]["e2e"] = e2e.run(settings, torch, log)
+        results["rows"]["e2e"] = e2e.run(settings, torch, log, thread_counts)
     if "cold" in sections:
         log("cold start (subprocesses):")
-        results["rows"]["cold"] = cold_start.run(settings, log)
+        results["rows"]["cold"] = cold_start.run(settings, log, thread_counts=thread_counts)
     results["wall_s"] = time.perf_counter() - t0
     results["env"] = harness.environment()  # threading layer is known now
     results["env"]["loadavg_1min_at_start"] = env["loadavg_1min"]
@@ -92,8 +94,11 @@ def run_all(settings: harness.Settings, sections=SECTIONS, torch=None, log=print
 TABLES = (("kernels", "Kernels (float32; median ms; ratios are other/numba time, >1 = numba faster)",
            kernels.KERNEL_COLUMNS),
           ("memory", "Attention memory at T=512 (peak extra MB)", kernels.MEMORY_COLUMNS),
-          ("e2e", "End-to-end training step (forward + backward + Adam; median ms)",
+          ("e2e", "End-to-end training step (forward + backward + Adam), fair protocol: "
+                  "median ms (min-max over processes); torch/minitensor > 1 = minitensor faster",
            e2e.E2E_COLUMNS),
+          ("e2e", "Peak RSS of the steady training steps (fair protocol, VmHWM reset after "
+                  "warm-up; '+MB' = over the RSS before the steps)", e2e.MEMORY_COLUMNS),
           ("cold", "Cold start (subprocesses)", cold_start.COLD_COLUMNS))
 
 
@@ -131,13 +136,14 @@ def main(argv: list | None = None) -> int:
     sections = tuple(args.only) if args.only else SECTIONS
     if args.no_torch:
         harness.disable_torch()
-    harness.configure_threads(args.threads)  # imports torch itself, in the right order
+    harness.configure_threads(args.threads[0])  # imports torch itself, in the right order
     torch = harness.try_import_torch()
     _init_threading_layer()
     gc.freeze()  # import-time objects (numba, torch) leave the collector's scans: cheap GCs
     print(harness.format_header(harness.environment()) + "\n", flush=True)
     t0 = time.perf_counter()
-    results = run_all(settings, sections, torch, log=lambda s: print(s, flush=True))
+    results = run_all(settings, sections, torch, log=lambda s: print(s, flush=True),
+                      thread_counts=tuple(args.threads))
     results["argv"] = argv
     results["total_wall_s"] = time.perf_counter() - t0
     print("\n" + render(results))

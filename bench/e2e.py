@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import harness
+from . import harness, protocol
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,6 @@ CONFIGS = {
     "M": E2EConfig("M", 256, 8, 3, 1024, 1000, 32, 64),
     "toy": E2EConfig("toy", 16, 2, 1, 32, 50, 2, 8),
 }
-
-
-def configs_for(size: str) -> list:
-    """Which configs a run of ``size`` times."""
-    return {"full": ["S", "M"], "quick": ["S"], "toy": ["toy"]}[size]
 
 
 def make_batch(cfg: E2EConfig, seed: int = 0):
@@ -150,69 +145,167 @@ def _sinusoid(n: int, d: int) -> np.ndarray:
     return pe
 
 
-# ------------------------------------------------------------------------------ run
+# ------------------------------------------------------------------------ children
 
-def run_config(cfg: E2EConfig, settings, torch=None) -> dict:
-    """One e2e row: step time and target tokens/s for numba, numpy, torch."""
-    row = {"section": "e2e", "name": f"train step {cfg.name}", "shape": cfg.describe(),
-           "config": asdict(cfg), "notes": []}
-    fns = {}
+def _rss_mb(field: str) -> float:
+    """VmRSS / VmHWM of this process from /proc (Linux), in MB; NaN elsewhere."""
     try:
-        model, step = build_ours(cfg)
-        fns["numba"] = lambda: step("numba")
-        fns["numpy"] = lambda: step("numpy")
-        row["params_ours"] = count_params_ours(model)
-    except ImportError as e:
-        row["notes"].append(f"minitensor/transformer not importable: {e}")
-    if torch is not None:
-        tmodel, tstep = build_torch(torch, cfg)
-        fns["torch"] = tstep
-        row["params_torch"] = sum(p.numel() for p in tmodel.parameters())
-    if "numba" not in fns:
-        return row
-    timings = harness.compare(fns, _e2e_settings(settings), repeat=settings.e2e_repeat)
-    tokens = cfg.batch * cfg.length
-    for name in ("numba", "numpy", "torch"):
-        t = timings.get(name)
-        row[f"{name}_ms"] = t.median * 1e3 if t else None
-        row[f"{name}_runs_ms"] = [r * 1e3 for r in t.runs] if t else None
-        row[f"{name}_tok_s"] = tokens / t.median if t else None
-    row["numpy_over_numba"] = harness.ratio(row["numpy_ms"], row["numba_ms"])
-    row["torch_over_numba"] = harness.ratio(row["torch_ms"], row["numba_ms"])
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def _reset_peak_rss() -> None:
+    """Start VmHWM again from the current RSS (Linux >= 4.0), so the peak is the steps'."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _time_steps(step, warmup: int, steps: int) -> dict:
+    import gc
+    import statistics
+    import time
+    for _ in range(warmup):
+        step()
+    gc.collect()
+    before = _rss_mb("VmRSS")
+    _reset_peak_rss()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    peak = _rss_mb("VmHWM")
+    return {"median_ms": statistics.median(times) * 1e3, "steps_ms": [t * 1e3 for t in times],
+            "peak_rss_mb": peak, "step_rss_mb": peak - before}
+
+
+def child(lib: str, config: str, threads: int, warmup: int, steps: int) -> dict:
+    """One process of the protocol: ``lib`` ("ours" or "torch") only, as its users run it."""
+    import os
+    cfg = CONFIGS[config]
+    if lib == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        _, step = build_torch(torch, cfg)
+        out = _time_steps(step, warmup, steps)
+        out["version"] = torch.__version__
+    else:
+        from minitensor import kernels
+        with kernels.threads(threads):
+            _, step = build_ours(cfg)
+            out = _time_steps(lambda: step("numba"), warmup, steps)
+        out["tuned"] = kernels.tuned()
+    out["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
+    return out
+
+
+def _child_main(argv: list) -> None:
+    import argparse
+    import json
+    p = argparse.ArgumentParser(prog="python -m bench.e2e --child")
+    p.add_argument("--child", required=True, choices=["ours", "torch"])
+    p.add_argument("--config", default="S", choices=sorted(CONFIGS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--steps", type=int, default=10)
+    a = p.parse_args(argv)
+    print(json.dumps(child(a.child, a.config, a.threads, a.warmup, a.steps)))
+
+
+# ----------------------------------------------------------------------------- parent
+
+def variants(config: str, threads: int, warmup: int, steps: int, torch: bool = True,
+             tuned: bool = True) -> dict:
+    """The protocol's processes for one row (see protocol.py)."""
+    args = ["--config", config, "--threads", str(threads), "--warmup", str(warmup),
+            "--steps", str(steps)]
+    v = {"minitensor": ("bench.e2e", ["--child", "ours", *args], {})}
+    if tuned:
+        v["minitensor+tune"] = ("bench.e2e", ["--child", "ours", *args],
+                                {"MINITENSOR_TUNE_PROCESS": "1"})
+    if torch:
+        v["torch"] = ("bench.e2e", ["--child", "torch", *args], {})
+        v["torch PASSIVE"] = ("bench.e2e", ["--child", "torch", *args],
+                              {"OMP_WAIT_POLICY": "PASSIVE"})
+    return v
+
+
+def run_row(config: str, threads: int, rounds: int, warmup: int, steps: int,
+            torch: bool = True, tuned: bool = True, log=print) -> dict:
+    """One table row: every variant ``rounds`` times, alternated; medians and spreads."""
+    cfg = CONFIGS[config]
+    log(f"  train step {config}, {threads} thread(s):")
+    runs = protocol.alternate(variants(config, threads, warmup, steps, torch, tuned),
+                              rounds, log)
+    s = {name: protocol.summary(r) for name, r in runs.items()}
+    row = {"section": "e2e", "name": f"train step {config}", "shape": cfg.describe(),
+           "threads": threads, "rounds": rounds, "steps": steps, "config": asdict(cfg),
+           "variants": s, "notes": []}
+    row["ours"] = protocol.spread(s["minitensor"])
+    row["ours_ms"] = s["minitensor"]["median_ms"]
+    row["ours_tok_s"] = cfg.batch * cfg.length / (row["ours_ms"] / 1e3)
+    if tuned:
+        row["tuned"] = protocol.spread(s["minitensor+tune"])
+        row["untuned_over_tuned"] = harness.ratio(row["ours_ms"], s["minitensor+tune"]["median_ms"])
+    if torch:
+        row["torch_default"] = protocol.spread(s["torch"])
+        row["torch_passive"] = protocol.spread(s["torch PASSIVE"])
+        ref = min(("torch", "torch PASSIVE"), key=lambda n: s[n]["median_ms"])
+        row["reference"] = "default" if ref == "torch" else "PASSIVE"
+        row["torch_ms"] = s[ref]["median_ms"]
+        row["torch_over_ours"] = harness.ratio(row["torch_ms"], row["ours_ms"])
+        row["rss_ours_mb"] = s["minitensor"]["peak_rss_mb"]
+        row["rss_torch_mb"] = s[ref]["peak_rss_mb"]
+        row["step_rss_ours_mb"] = s["minitensor"]["step_rss_mb"]
+        row["step_rss_torch_mb"] = s[ref]["step_rss_mb"]
     return row
 
 
-def _e2e_settings(settings):
-    """One step per run (a step is long enough to time alone), one warm-up step."""
-    return harness.Settings(repeat=settings.e2e_repeat, warmup=1, min_run_time=0.0,
-                            e2e_repeat=settings.e2e_repeat, size=settings.size)
+def configs_for(size: str) -> list:
+    """Which configs a run of ``size`` times."""
+    return {"full": ["S", "M"], "quick": ["S"], "toy": ["toy"]}[size]
 
 
-def run(settings, torch=None, log=print) -> list:
-    """Every e2e row for ``settings.size``; a failure becomes a row note."""
+def run(settings, torch=None, log=print, thread_counts=(2, 1)) -> list:
+    """Every e2e row for ``settings.size`` at each thread count; a failure becomes a row
+    note. ``torch``: whether the torch variants run (the module object or None)."""
+    rounds = {"full": 5, "quick": 3, "toy": 1}[settings.size]
+    steps, warmup = {"full": (10, 3), "quick": (5, 2), "toy": (1, 1)}[settings.size]
     rows = []
     for key in configs_for(settings.size):
-        cfg = CONFIGS[key]
-        try:
-            row = run_config(cfg, settings, torch)
-        except Exception as e:  # the model code is still moving: report, don't crash
-            row = {"section": "e2e", "name": f"train step {cfg.name}", "shape": cfg.describe(),
-                   "notes": [], "error": f"{type(e).__name__}: {e}"}
-        rows.append(row)
-        log(_progress(row))
+        for n in thread_counts:
+            try:
+                rows.append(run_row(key, n, rounds, warmup, steps, torch is not None,
+                                    settings.size != "toy", log))
+            except Exception as e:  # the model code is still moving: report, don't crash
+                rows.append({"section": "e2e", "name": f"train step {key}", "threads": n,
+                             "shape": CONFIGS[key].describe(), "notes": [],
+                             "error": f"{type(e).__name__}: {e}"})
     return rows
 
 
-def _progress(row: dict) -> str:
-    if row.get("error"):
-        return f"  {row['name']}: ERROR {row['error']}"
-    if row.get("numba_ms") is None:
-        return f"  {row['name']}: skipped ({'; '.join(row['notes'])})"
-    return f"  {row['name']}: numba {row['numba_ms']:.1f} ms"
+E2E_COLUMNS = [("name", "row", ""), ("threads", "threads", "d"), ("shape", "config", ""),
+               ("ours", "minitensor ms", ""), ("torch_default", "torch ms (OMP default)", ""),
+               ("torch_passive", "torch ms (PASSIVE)", ""), ("reference", "reference", ""),
+               ("torch_over_ours", "torch/minitensor", ".2f"),
+               ("tuned", "minitensor+tune_process ms", ""),
+               ("ours_tok_s", "minitensor tok/s", ".0f")]
+MEMORY_COLUMNS = [("name", "row", ""), ("threads", "threads", "d"),
+                  ("rss_ours_mb", "minitensor peak RSS MB", ".0f"),
+                  ("rss_torch_mb", "torch peak RSS MB", ".0f"),
+                  ("step_rss_ours_mb", "minitensor step +MB", ".0f"),
+                  ("step_rss_torch_mb", "torch step +MB", ".0f")]
 
 
-E2E_COLUMNS = [("name", "row", ""), ("shape", "config", ""),
-               ("numba_ms", "numba ms", ".1f"), ("numpy_ms", "numpy ms", ".1f"),
-               ("torch_ms", "torch ms", ".1f"), ("numpy_over_numba", "numpy/numba", ".2f"),
-               ("torch_over_numba", "torch/numba", ".2f"), ("numba_tok_s", "numba tok/s", ".0f"),
-               ("numpy_tok_s", "numpy tok/s", ".0f"), ("torch_tok_s", "torch tok/s", ".0f")]
+if __name__ == "__main__":
+    import sys
+    if "--child" in sys.argv:
+        _child_main(sys.argv[1:])

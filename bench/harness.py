@@ -11,8 +11,10 @@ Timing protocol (``compare``):
     4. the reported time is the median over runs of (run time / number), from
        ``time.perf_counter``. The garbage collector is off inside a run (as ``timeit``).
 
-Everything is measured in one process with the same thread counts: Numba 2 threads,
-every BLAS 2 threads (threadpoolctl), ``torch.set_num_threads(2)``.
+Kernel rows are measured in one process with the same thread counts: Numba n threads,
+every BLAS n threads (threadpoolctl), ``torch.set_num_threads(n)``; nobody's OpenMP wait
+policy is changed. End-to-end rows use the fair protocol instead (``protocol.py``: each
+library in its own process).
 """
 from __future__ import annotations
 
@@ -27,8 +29,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .protocol import PROTOCOL
+
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-# OMP_WAIT_POLICY as the user started us (minitensor.kernels sets PASSIVE if unset).
+# OMP_WAIT_POLICY as the user started us (minitensor never sets it; the header says).
 OMP_POLICY_AT_START = os.environ.get("OMP_WAIT_POLICY")
 REEXEC_MARK = "MINITENSOR_BENCH_UNSET_OPENBLAS"  # JSON of the removed variables, set on re-exec
 THREADS = 2
@@ -76,20 +80,16 @@ def try_import_torch():
 
 
 def configure_threads(n: int = THREADS) -> dict:
-    """Numba, BLAS and torch all get ``n`` threads; returns what each reports.
+    """Numba, BLAS and torch all get ``n`` threads (kernel rows); returns what each reports.
 
-    Import order matters: an OpenMP runtime reads OMP_WAIT_POLICY once, when it loads.
-    minitensor.kernels goes first (it sets OMP_WAIT_POLICY=PASSIVE unless the user set
-    it), then torch, then Numba's threads (set_num_threads launches them). Numba's
-    OpenMP layer can end up on the libgomp torch loaded, so importing torch first left
-    Numba's threads busy-waiting: on a loaded 2-core machine a 7 us kernel took 12 ms and
-    a config-S step 5.6 s instead of 0.95 s. So both libraries run under the same
-    policy here; the header prints it.
+    Import order matters to Numba's "omp" threading layer: it can end up on the libgomp
+    torch loaded, so minitensor.kernels is imported first (the header warns otherwise).
+    Neither library's OpenMP wait policy is changed here: both run as their users' do.
     """
     global _blas_limit, _order_warning
     if "torch" in sys.modules and "minitensor.kernels" not in sys.modules:
         _order_warning = "torch was imported before minitensor: Numba threads may busy-wait"
-    import minitensor.kernels  # noqa: F401  (its thread policy, before any OpenMP loads)
+    import minitensor.kernels  # noqa: F401  (before any OpenMP runtime loads)
     torch = try_import_torch()
     import numba
     from threadpoolctl import threadpool_limits
@@ -170,9 +170,18 @@ def environment() -> dict:
         "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_VARS},
         "omp_wait_policy": {"at_start": OMP_POLICY_AT_START,
                             "now": os.environ.get("OMP_WAIT_POLICY")},
+        "minitensor_tuned": _tuned(),
         # what --unset-openblas-env removed before re-exec'ing ({} when it did not run)
         "openblas_env_removed_by_bench": json.loads(os.environ.get(REEXEC_MARK) or "{}"),
     }
+
+
+def _tuned() -> dict:
+    try:
+        from minitensor import kernels
+    except ImportError:
+        return {}
+    return kernels.tuned()
 
 
 def _unset(v) -> str:
@@ -207,9 +216,11 @@ def format_header(env: dict) -> str:
         f"load     1-min load average {_load(env)} on {env['cores']} cores, "
         f"{env.get('date', '?')} (background load makes every number noisy)",
         f"env      {ob}",
-        f"env      OMP_WAIT_POLICY={_unset(env['omp_wait_policy']['now'])} for Numba and torch "
-        f"(at start: {_unset(env['omp_wait_policy']['at_start'])}; minitensor sets PASSIVE "
-        f"at import unless set)",
+        f"env      OMP_WAIT_POLICY={_unset(env['omp_wait_policy']['now'])} in the kernel rows' "
+        f"process (at start: {_unset(env['omp_wait_policy']['at_start'])}); "
+        f"minitensor.kernels.tune_process(): {env.get('minitensor_tuned') or 'not called'} "
+        f"(opt-in; minitensor sets nothing process-wide)",
+        f"protocol e2e: {PROTOCOL}",
     ]
     if env.get("import_order_warning"):
         lines.append(f"WARNING  {env['import_order_warning']}")

@@ -2,11 +2,16 @@
 
 ``backend`` runs a test once per kernel backend ("numba", "numpy"), inside
 ``minitensor.kernels.use(name)``; the numba run is skipped when numba does not import.
+
+Skips are summed up by reason at the end of a run, one line each ("43 skipped: PyTorch
+is not installed ..."), instead of pytest's line per test location (``-rs``); the
+pyproject's ``addopts`` asks pytest to list failures and errors only.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -53,3 +58,21 @@ try:
         _hypothesis_settings.load_profile("ci")
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per skip reason, with how many tests it skipped."""
+    if any(c in (config.getoption("reportchars") or "") for c in "saA"):
+        return  # the user asked for pytest's own list of skips (-rs / -ra / -rA)
+    reasons = Counter(_skip_reason(r) for r in terminalreporter.stats.get("skipped", []))
+    if not reasons:
+        return
+    terminalreporter.section("skipped, by reason", sep="-")
+    for reason, n in reasons.most_common():
+        terminalreporter.write_line(f"{n:4d} skipped: {reason}")

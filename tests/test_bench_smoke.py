@@ -58,10 +58,18 @@ def test_memory_rows(results):
 
 
 def test_e2e_rows(results):
+    """The fair protocol's processes (toy config, one round, 2 and 1 threads)."""
     rows = results["rows"]["e2e"]
-    assert len(rows) == 1
-    _check_timed_rows(rows, bench_main.e2e.E2E_COLUMNS,
-                      NUMERIC + ("numba_tok_s", "numpy_tok_s", "torch_tok_s"))
+    assert [r["threads"] for r in rows] == [2, 1]
+    for row in rows:
+        assert not row.get("error"), row["error"]
+        assert row["ours_ms"] > 0 and math.isfinite(row["ours_tok_s"])
+        if harness.try_import_torch() is not None:
+            assert row["reference"] in ("default", "PASSIVE")
+            _finite_or_none(row, ("torch_ms", "torch_over_ours"))
+            # each torch process ran under its own policy, minitensor's under none
+            assert [r["omp_wait_policy"] for r in row["variants"]["torch PASSIVE"]["runs"]] == ["PASSIVE"]
+            assert [r["omp_wait_policy"] for r in row["variants"]["minitensor"]["runs"]] == [None]
 
 
 def test_render_and_json(results, tmp_path):
@@ -90,3 +98,15 @@ def test_cold_start_rows():
 def test_args():
     a = bench_main.parse_args(["--quick", "--only", "kernels", "--only", "cold", "--json", "x.json"])
     assert a.quick and a.only == ["kernels", "cold"] and a.json == "x.json"
+
+
+def test_profile_step_and_matmul_shapes_run_at_toy_size():
+    """bench.profile_step and bench.matmul_shapes, in this process at the toy config."""
+    from bench import matmul_shapes, profile_step
+    times, totals, opt_time, _ = profile_step.profile("toy", threads=1, steps=1, warmup=1)
+    text = profile_step.report("toy", 1, 1, times, totals, opt_time, None)
+    assert "Linear" in text and "Python overhead" in text
+    rows, peak = matmul_shapes.run(["toy"], TOY, harness.try_import_torch(), log=lambda s: None)
+    assert peak > 0 and [r["name"].split()[1] for r in rows[:3]] == ["fwd", "dX", "dW"]
+    for row in rows:
+        assert math.isfinite(row["numba_gflops"]) and row["numba_gflops"] > 0

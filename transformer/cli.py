@@ -6,7 +6,11 @@ field's), with defaults of None so that the preset fills in whatever is not give
 
 Errors a user can fix (unknown task, bad flag value, missing or mismatched
 checkpoint, empty text file) print one line, ``error: ...``, to stderr and exit
-with status 2. A NaN loss exits 1, Ctrl-C exits 130 after saving a checkpoint.
+with status 2. A NaN loss exits 1, Ctrl-C exits 130 after saving a checkpoint (and
+says the `--resume --out DIR` that continues it). `translate` and `classify` print
+``input -> output`` lines (``--plain``: outputs only); an input the model cannot read is
+reported on stderr by its position and text and skipped, the others are answered, and
+the exit status is 1.
 Anything else is a bug and keeps its traceback.
 
 Heavy modules (the trainer, the model code, matplotlib) are imported inside the
@@ -20,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,12 +33,15 @@ import minitensor as mt
 from minitensor import kernels
 
 from .checkpoint import CheckpointError
+from .data.tsv import DataFileError
 from .config import (LM_TASK, ConfigError, Range, TrainConfig, TransformerConfig, flag_name,
                      resolve_configs)
 from .distributed import launched_rank
+from .pretrained.commands import add_commands as add_pretrained_commands
 
 EXIT_USAGE = 2
 EXIT_NONFINITE = 1
+EXIT_SKIPPED = 1  # translate/classify: some inputs could not be read (the others were answered)
 EXIT_INTERRUPT = 130
 
 
@@ -89,7 +97,10 @@ def _field_flag(f: dataclasses.Field) -> dict:
 
 
 # Fields the CLI sets through dedicated flags (or not at all).
-_TRAIN_SKIP = {"task", "preset", "task_options", "text", "plots", "progress"}
+_TRAIN_SKIP = {"task", "preset", "task_options", "text", "plots", "progress", "data", "valid_data",
+               "test_data"}
+# Your own data: the flags whose values are files (see problems/files.py).
+_DATA_FLAGS = ("data", "valid_data", "test_data")
 # The TransformerConfig fields that are flags: those with a help text.
 _MODEL_FLAGS = [f for f in dataclasses.fields(TransformerConfig) if "help" in f.metadata]
 
@@ -117,6 +128,11 @@ def _task_option(text: str) -> tuple[str, Any]:
 # ---- the parser ------------------------------------------------------------------------------
 
 
+def _plain_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plain", action="store_true",
+                   help="print only the outputs, one a line, without 'input ->' (for scripts)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     tasks = train_fields["task"].metadata["choices"]
@@ -142,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--steps and a few display/eval flags may change)")
     p.add_argument("--text", nargs="+", metavar="FILE",
                    help="UTF-8 text files for the lm task (default: the packaged text)")
+    for name in _DATA_FLAGS:
+        p.add_argument(flag_name(name), dest=name, metavar="FILE",
+                       help=train_fields[name].metadata["help"].replace("%", "%%"))
     p.add_argument("--task-opt", action="append", type=_task_option, metavar="KEY=VALUE", default=[],
                    help="a task option, e.g. --task-opt max_len=10 (repeatable; values are JSON)")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
@@ -175,10 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     # translate
     p = sub.add_parser("translate", help="run a seq2seq model (dates, reverse, add, ...) on inputs",
-                       description="Translate each TEXT with a seq2seq checkpoint; one output per line.")
+                       description="Translate each TEXT with a seq2seq checkpoint; prints 'TEXT -> "
+                                   "output', one line per input. An input the model cannot read "
+                                   "is reported on stderr and skipped (exit status 1).")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a seq2seq task")
     p.add_argument("--beam", type=_int_at_least(1), default=1, metavar="K",
                    help="beam size (default: 1, greedy decoding)")
+    _plain_flag(p)
     p.add_argument("text", nargs="+", metavar="TEXT", help="input strings, e.g. 'March 5th, 2024'")
     p.set_defaults(func=cmd_translate)
 
@@ -198,15 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     # classify
     p = sub.add_parser("classify", help="run a classifier (task brackets) on inputs",
-                       description="Classify each TEXT with a classification checkpoint.")
+                       description="Classify each TEXT with a classification checkpoint; prints "
+                                   "'TEXT -> label (probability)', one line per input. An input the "
+                                   "model cannot read is reported on stderr and skipped (exit status 1).")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a classify task")
+    _plain_flag(p)
     p.add_argument("text", nargs="+", metavar="TEXT", help="input strings, e.g. '([]{})'")
     p.set_defaults(func=cmd_classify)
 
     # answer
     p = sub.add_parser("answer", help="extract an answer span (task kv_span)",
-                       description="Find the answer to --query in --context with a span checkpoint.")
+                       description="Find the answer to --query in --context with a span checkpoint; "
+                                   "prints 'QUERY|CONTEXT -> answer'.")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory of a span task")
+    _plain_flag(p)
     p.add_argument("--context", required=True, metavar="C", help="e.g. 'a=17;qx=5;b=203'")
     p.add_argument("--query", required=True, metavar="Q", help="e.g. 'qx'")
     p.set_defaults(func=cmd_answer)
@@ -219,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-layers", action="store_true", help="skip the encoder/decoder layer checks")
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="seed of the samples")
     p.set_defaults(func=cmd_gradcheck)
+
+    add_pretrained_commands(sub)  # embed, search (transformer/pretrained/commands.py)
     return parser
 
 
@@ -227,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .distributed import world  # deferred with the trainer (mpi4py only if MPI is used)
+    from .run_report import print_run_files  # deferred, as the trainer
     from .trainer import Trainer  # deferred: model code, matplotlib, tqdm (see the module docstring)
 
     train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
@@ -239,6 +269,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.task != LM_TASK:
             raise UsageError(f"--text is for the lm task, not {args.task or 'dates'!r}")
         train_over["text"] = list(args.text)
+    for name in _DATA_FLAGS:
+        if getattr(args, name):
+            train_over[name] = getattr(args, name)
     if args.task_opt:
         train_over["task_options"] = dict(args.task_opt)
     model_over = {f.name: getattr(args, f"model_{f.name}") for f in _MODEL_FLAGS
@@ -254,6 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg, model_cfg = resolve_configs(task, args.preset, train_over, model_over)
         out = Path(args.out) if args.out else Path("runs") / task
         trainer = Trainer(cfg, model_cfg, out, log=sys.stdout, world=world(force=args.distributed))
+    args.run_dir = out  # for the Ctrl-C message's resume hint (see main)
     c = trainer.cfg
     n_params = sum(p.data.size for p in trainer.model.parameters())
     print(f"{'resuming' if args.resume else 'training'} {c.task} ({c.preset}): "
@@ -270,7 +304,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{', target reached early' if result.stopped_early else ''}):")
     print("  val:  " + _metrics_line(result.val))
     print("  test: " + _metrics_line(result.test))
-    print(f"checkpoint: {result.checkpoint}")
+    print_run_files(trainer, out, result.checkpoint)
     return 0
 
 
@@ -303,18 +337,42 @@ def _threads(loaded):
     return kernels.threads(loaded.problem.cfg.threads)
 
 
-def _check_inputs(loaded, texts: Sequence[str], extra: int = 0) -> None:
-    """Refuse inputs the model cannot read: empty, unknown characters, too long."""
+def _input_problem(loaded, text: str, extra: int = 0) -> str | None:
+    """Why the model cannot read `text` (empty, unknown tokens, too long), or None."""
     vocab = loaded.problem.vocab
-    if any(not t for t in texts):
-        raise UsageError("empty input text")
-    unknown = sorted({c for t in texts for c in vocab.split(t) if c not in vocab})
+    tokens = vocab.split(text)
+    if not tokens:
+        return "it is empty"
+    unknown = "".join(dict.fromkeys(t for t in tokens if t not in vocab)) if vocab.level == "char" \
+        else " ".join(dict.fromkeys(t for t in tokens if t not in vocab))
     if unknown:
-        raise UsageError(f"input has characters the model never saw: {''.join(unknown)!r}")
+        what = "characters" if vocab.level == "char" else "words"
+        return f"it has {what} the model never saw: {unknown!r}"
     limit = loaded.model.cfg.max_len - extra
-    too_long = [t for t in texts if len(vocab.split(t)) > limit]
-    if too_long:
-        raise UsageError(f"input {too_long[0][:40]!r} is longer than the model's limit of {limit} tokens")
+    if len(tokens) > limit:
+        return f"it is longer than the model's limit of {limit} tokens"
+    return None
+
+
+def _check_inputs(loaded, texts: Sequence[str], extra: int = 0) -> None:
+    """Refuse (UsageError) the first input the model cannot read."""
+    for text in texts:
+        problem = _input_problem(loaded, text, extra)
+        if problem is not None:
+            raise UsageError(f"input {text[:40]!r}: {problem}")
+
+
+def _readable(loaded, texts: Sequence[str], extra: int = 0) -> list[int]:
+    """The positions of the inputs the model can read; each other one is reported on stderr
+    by its position (1-based) and text, and skipped."""
+    keep = []
+    for i, text in enumerate(texts):
+        problem = _input_problem(loaded, text, extra)
+        if problem is None:
+            keep.append(i)
+        else:
+            print(f"error: input {i + 1} {text[:40]!r} skipped: {problem}", file=sys.stderr)
+    return keep
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -328,12 +386,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     loaded = _load(args.checkpoint, "seq2seq")
-    _check_inputs(loaded, args.text)
+    keep = _readable(loaded, args.text)
+    texts = [args.text[i] for i in keep]
     with mt.no_grad(), _threads(loaded):
-        outs = loaded.problem.decode(loaded.model, args.text, beam=args.beam)
-    for o in outs:
-        print(o)
-    return 0
+        outs = loaded.problem.decode(loaded.model, texts, beam=args.beam) if texts else []
+    for text, out in zip(texts, outs):
+        print(out if args.plain else f"{text} -> {out}")
+    return EXIT_SKIPPED if len(keep) < len(args.text) else 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -349,21 +408,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     loaded = _load(args.checkpoint, "classify")
-    _check_inputs(loaded, args.text, extra=1)  # + the BOS position
-    names = {"brackets": {0: "unbalanced", 1: "balanced"}}.get(loaded.checkpoint.task_name, {})
+    keep = _readable(loaded, args.text, extra=1)  # + the BOS position
+    texts = [args.text[i] for i in keep]
+    names = loaded.problem.label_names
     with mt.no_grad(), _threads(loaded):
-        preds = loaded.problem.predict(loaded.model, args.text)
-    for text, (label, prob) in zip(args.text, preds):
-        print(f"{text}\t{names.get(label, label)}\t{prob:.3f}")
-    return 0
+        preds = loaded.problem.predict(loaded.model, texts) if texts else []
+    for text, (label, prob) in zip(texts, preds):
+        name = names[label] if label < len(names) else str(label)
+        print(f"{name}\t{prob:.3f}" if args.plain else f"{text} -> {name} ({prob:.3f})")
+    return EXIT_SKIPPED if len(keep) < len(args.text) else 0
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
+    from .data import SPAN_SEPARATOR
+
     loaded = _load(args.checkpoint, "span")
     _check_inputs(loaded, [args.context, args.query])
     _check_inputs(loaded, [args.query + args.context], extra=1)  # + the separator
     with mt.no_grad(), _threads(loaded):
-        print(loaded.problem.answer(loaded.model, [args.context], [args.query])[0])
+        answer = loaded.problem.answer(loaded.model, [args.context], [args.query])[0]
+    print(answer if args.plain else f"{args.query}{SPAN_SEPARATOR}{args.context} -> {answer}")
     return 0
 
 
@@ -395,7 +459,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return args.func(args)
-    except (UsageError, ConfigError, CheckpointError) as exc:
+    except (UsageError, ConfigError, CheckpointError, DataFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except NonFiniteLossError as exc:
@@ -403,7 +467,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: training stopped: {exc}{where}", file=sys.stderr)
         return EXIT_NONFINITE
     except TrainingInterrupted as exc:
-        saved = f"checkpoint saved to {exc.checkpoint} (continue with --resume)" if exc.checkpoint \
+        resume = f"python -m transformer train --resume --out {shlex.quote(str(getattr(args, 'run_dir', '')))}"
+        saved = f"checkpoint saved to {exc.checkpoint}; continue with `{resume}`" if exc.checkpoint \
             else "no checkpoint written"
         print(f"interrupted at step {exc.step}; {saved}", file=sys.stderr)
         return EXIT_INTERRUPT

@@ -21,6 +21,9 @@ from .data import TASKS
 from .presets import PRESET_NAMES, get_preset
 
 LM_TASK = "lm"
+# Tasks that learn from the user's own file (or list) of pairs, and the kind of model each trains.
+FILE_TASKS = {"translate": "seq2seq", "classify": "classify"}
+PRETRAINED_TASKS = ("intents",)  # fine-tuning all-MiniLM-L6-v2 (transformer/pretrained/)
 SCHEDULES = ("noam", "cosine", "constant")
 POOLINGS = ("cls", "mean")
 
@@ -162,10 +165,20 @@ class TrainConfig:
     then explicit overrides.
     """
 
-    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK]), choices=(*TASKS, LM_TASK))
+    task: str = option("dates", "task to train: " + ", ".join([*TASKS, LM_TASK, *FILE_TASKS, *PRETRAINED_TASKS]),
+                       choices=(*TASKS, LM_TASK, *FILE_TASKS, *PRETRAINED_TASKS))
     preset: str = option("small", "model/training preset: " + ", ".join(PRESET_NAMES), choices=PRESET_NAMES)
     task_options: dict = option({}, "task options, e.g. {'max_len': 10} (see transformer.data.tasks)")
     text: list = option([], "UTF-8 text files for the 'lm' task (default: the packaged text)")
+    # Your own data (tasks translate, classify; see data/tsv.py). A path, or from Python a
+    # list of (left, right) string pairs (a list is saved in the run's config, so keep it small).
+    data: Any = option("", "translate/classify: a TSV file, one 'source<TAB>target' (or "
+                           "'text<TAB>label') a line; validation and test are carved from it "
+                           "(10% of the inputs each, by --seed) unless given below")
+    valid_data: Any = option("", "translate/classify: a TSV file for the validation split")
+    test_data: Any = option("", "translate/classify: a TSV file for the test split")
+    tokens: str = option("char", "translate/classify: the vocabulary's tokens: char (characters) "
+                                 "or word (words and punctuation marks)", choices=("char", "word"))
     seed: int = option(0, "seed for the data, the initial weights, dropout and the data order", min=0)
     steps: int = option(2000, "number of optimizer steps (total, including resumed ones)", min=1)
     batch_size: int = option(64, "examples per batch", min=1)
@@ -199,6 +212,8 @@ class TrainConfig:
                              "faster for the small preset on an idle 2-core machine", min=0)
     plots: bool = option(True, "write PNG plots (loss curves, attention heatmaps)")
     progress: bool = option(True, "show a progress bar on stderr")
+    init: str = option("none", "start from pretrained weights: none | minilm (all-MiniLM-L6-v2, "
+                               "for the intents task)", choices=("none", "minilm"))
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option."""
@@ -207,6 +222,15 @@ class TrainConfig:
         if self.schedule == "noam" and self.warmup < 1:
             raise ConfigError(f"--warmup must be >= 1 for the noam schedule (>= 0 otherwise), "
                               f"got {self.warmup}")
+        if self.task in FILE_TASKS and not self.data:
+            left, right = ("source", "target") if self.task == "translate" else ("text", "label")
+            raise ConfigError(f"the {self.task} task learns from your data: give --data FILE "
+                              f"(one '{left}<TAB>{right}' a line)")
+        given = [flag_name(k) for k in ("data", "valid_data", "test_data") if getattr(self, k)]
+        if self.task not in FILE_TASKS and given:
+            raise ConfigError(f"{given[0]} is for the tasks {' and '.join(FILE_TASKS)}, not {self.task!r}")
+        if self.init != "none" and self.task not in PRETRAINED_TASKS:
+            raise ConfigError(f"--init {self.init} is for the intents task, not {self.task!r}")
         if self.task != LM_TASK and self.target > 1:
             raise ConfigError(f"--target must be <= 1 for the {self.task} task (a fraction), "
                               f"got {self.target}")

@@ -50,8 +50,21 @@ def _ids(x) -> np.ndarray:
     return np.asarray(x.data if isinstance(x, mt.Tensor) else x, dtype=np.int64)
 
 
-def _mask(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, mt.Tensor) else x, dtype=bool)
+def _source_mask(model, src: np.ndarray, mask) -> np.ndarray | None:
+    """The (B, S) source padding mask: the one given, else True where ``src`` is the
+    model's PAD id (None when nothing is padded).
+
+    A padded batch decoded without its mask would let the encoder and the
+    cross-attention read the PAD positions, and each row's answer would depend on the
+    longest input of the batch; deriving the mask makes that mistake impossible.
+    """
+    if mask is not None:
+        return np.asarray(mask.data if isinstance(mask, mt.Tensor) else mask, dtype=bool)
+    cfg = getattr(model, "cfg", None)
+    if cfg is None:
+        return None
+    padded = src == cfg.pad_id
+    return padded if padded.any() else None
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -70,7 +83,7 @@ def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_ma
         src: (B, S) source ids.
         max_len: most tokens generated per sequence (EOS included).
         bos_id, eos_id: first decoder input; token that ends a sequence.
-        src_pad_mask: (B, S) bool, True at PAD.
+        src_pad_mask: (B, S) bool, True at PAD (default: ``src == model.cfg.pad_id``).
         use_cache: incremental decoding with KV caches.
         pad_id: fills positions after a sequence's EOS (default ``model.cfg.pad_id``).
         return_logits: also return the logits of every step.
@@ -79,7 +92,8 @@ def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_ma
         every sequence has produced EOS); with ``return_logits``, also logits
         (B, T, V) (rows of finished sequences included, as computed).
     """
-    src, src_pad_mask = _ids(src), _mask(src_pad_mask)
+    src = _ids(src)
+    src_pad_mask = _source_mask(model, src, src_pad_mask)
     pad_id = _pad_id(model, pad_id, eos_id)
     with inference_mode(model):
         memory = model.encode(src, src_pad_mask)                             # (B, S, D)
@@ -134,7 +148,8 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
 
     Args:
         model: an encoder-decoder (see the module docstring).
-        src: (B, S) source ids; src_pad_mask: (B, S) bool, True at PAD.
+        src: (B, S) source ids; src_pad_mask: (B, S) bool, True at PAD (default:
+            ``src == model.cfg.pad_id``). Each row's result is the one it gets alone.
         beam_size: K.
         max_len: most tokens generated per hypothesis (EOS included).
         bos_id, eos_id: first decoder input; end token.
@@ -147,7 +162,8 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
     """
     if beam_size < 1:
         raise ValueError(f"beam_search: beam_size must be >= 1, got {beam_size}")
-    src, src_pad_mask = _ids(src), _mask(src_pad_mask)
+    src = _ids(src)
+    src_pad_mask = _source_mask(model, src, src_pad_mask)
     pad_id = _pad_id(model, pad_id, eos_id)
     K = beam_size
     with inference_mode(model):

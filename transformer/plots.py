@@ -85,15 +85,21 @@ def plot_attention(
     query_labels: Sequence[str] | None = None,
     key_labels: Sequence[str] | None = None,
     title: str = "",
+    query_axis: str = "query",
+    key_axis: str = "key",
 ) -> Path:
-    """One heatmap per head of one example's attention weights.
+    """One heatmap per head of one example's attention weights, with a shared colorbar.
+
+    Rows are queries (the positions that attend), columns keys (the positions attended
+    to); special tokens are named (BOS, EOS, PAD), a space shows as ␣.
 
     Args:
         weights: (H, Tq, Tk) attention probabilities (rows sum to 1), or (Tq, Tk).
         path: the PNG to write.
         query_labels: Tq tick labels (the tokens that attend).
         key_labels: Tk tick labels (the tokens attended to).
-        title: figure title (e.g. the module name).
+        title: figure title (e.g. which attention, and the example's input and output).
+        query_axis, key_axis: the axis titles.
 
     Returns:
         The path written.
@@ -106,17 +112,27 @@ def plot_attention(
     heads, tq, tk = w.shape
     cols = min(heads, 4)
     rows = math.ceil(heads / cols)
-    cell = max(2.2, 0.22 * max(tq, tk))
-    fig = Figure(figsize=(cell * cols + 0.6, cell * rows + 0.6))
-    for h in range(heads):
-        ax = fig.add_subplot(rows, cols, h + 1)
-        ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-        ax.set_title(f"head {h}", fontsize=8)
-        _ticks(ax.set_xticks, ax.set_xticklabels, key_labels, tk, rotation=90)
+    # Room for each cell and for the longest tick label (word tokens can be long).
+    longest = max((len(_show(t)) for t in [*(query_labels or []), *(key_labels or [])]), default=1)
+    label_in = min(0.08 * longest, 1.2)
+    cell = max(2.4, 0.24 * max(tq, tk))
+    fig = Figure(figsize=(cols * (cell + label_in + 0.3) + 1.2, rows * (cell + label_in + 0.4) + 0.9),
+                 layout="constrained")
+    axes = [fig.add_subplot(rows, cols, h + 1) for h in range(heads)]
+    image = None
+    for h, ax in enumerate(axes):
+        image = ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+        ax.set_title(f"head {h}", fontsize=9)
+        _ticks(ax.set_xticks, ax.set_xticklabels, key_labels, tk,
+               rotation=90 if max((len(_show(t)) for t in key_labels or []), default=1) > 1 else 0)
         _ticks(ax.set_yticks, ax.set_yticklabels, query_labels, tq)
+        if h % cols == 0:
+            ax.set_ylabel(query_axis, fontsize=9)
+        if h >= heads - cols:
+            ax.set_xlabel(key_axis, fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -125,11 +141,31 @@ def _ticks(set_ticks, set_labels, labels: Sequence[str] | None, n: int, rotation
         set_ticks([])
         return
     set_ticks(range(n))
-    set_labels([_show(t) for t in labels], fontsize=6, rotation=rotation)
+    set_labels([_show(t) for t in labels], fontsize=8, rotation=rotation)
+
+
+# Names a reader knows, for tokens that would otherwise be invisible or cryptic.
+TOKEN_NAMES = {"<pad>": "PAD", "<bos>": "BOS", "<eos>": "EOS", "<unk>": "UNK", " ": "␣", "\n": "\\n",
+               "\t": "\\t"}
 
 
 def _show(token: str) -> str:
-    return {" ": "␣", "<pad>": "·", "<bos>": "^", "<eos>": "$", "\n": "⏎"}.get(token, token)
+    return TOKEN_NAMES.get(token, token)
+
+
+def describe_attention(name: str) -> tuple[str, str, str]:
+    """(what it is, query axis title, key axis title) for an attention module's dotted name,
+    e.g. "transformer.decoder.layers.1.multihead_attn" -> ("decoder layer 1: cross-attention", ...)."""
+    parts = name.split(".")
+    layer = next((parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "layers"), None)
+    stack = "decoder" if "decoder" in parts else "encoder" if "encoder" in parts else ""
+    where = " ".join(x for x in (stack, f"layer {layer}" if layer is not None else "") if x) or name
+    if parts[-1] == "multihead_attn":
+        return (f"{where}: cross-attention", "query (output so far, decoder input)",
+                "key (input token)")
+    if stack == "decoder":
+        return f"{where}: self-attention (causal)", "query (output position)", "key (earlier output)"
+    return f"{where}: self-attention", "query (input position)", "key (input token)"
 
 
 def plot_attention_maps(
@@ -137,6 +173,7 @@ def plot_attention_maps(
     out_dir: PathLike,
     labels: Mapping[str, tuple[Sequence[str] | None, Sequence[str] | None]] | None = None,
     example: int = 0,
+    caption: str = "",
 ) -> list[Path]:
     """Write one PNG per attention module from `capture_attention`'s output.
 
@@ -145,6 +182,7 @@ def plot_attention_maps(
         out_dir: the folder for the PNGs (named attention_<module>.png).
         labels: {module name: (query labels, key labels)}; missing names get no ticks.
         example: which batch row to draw.
+        caption: the example, e.g. "'July 5, 2023' -> '2023-07-05'", added to every title.
 
     Returns:
         The paths written.
@@ -154,6 +192,9 @@ def plot_attention_maps(
         w = np.asarray(w)
         w = w[example] if w.ndim == 4 else w
         q_labels, k_labels = (labels or {}).get(name, (None, None))
+        what, q_axis, k_axis = describe_attention(name)
+        title = f"{what}\n{caption}" if caption else what
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-        paths.append(plot_attention(w, Path(out_dir) / f"attention_{safe}.png", q_labels, k_labels, name))
+        paths.append(plot_attention(w, Path(out_dir) / f"attention_{safe}.png", q_labels, k_labels, title,
+                                    q_axis, k_axis))
     return paths

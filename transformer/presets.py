@@ -97,6 +97,14 @@ _TASK: dict[str, dict[str, Preset]] = {
                         train=dict(lr=2e-3, batch_size=128, n_train=100000, steps=10000,
                                    eval_every=1000, target=0.99)),
     },
+    "intents": {
+        # Fine-tuning a pretrained encoder (transformer/pretrained/): a few epochs of the
+        # 255 training sentences at BERT's usual settings (small lr, AdamW 0.999 / 1e-8).
+        "tiny": Preset(train=dict(steps=2, batch_size=8, eval_every=2, lr=5e-5, warmup=1)),
+        "small": Preset(model=dict(dropout=0.1),
+                        train=dict(steps=80, batch_size=16, lr=5e-5, warmup=8, eval_every=16,
+                                   beta2=0.999, adam_eps=1e-8, label_smoothing=0.0, target=0.0)),
+    },
     "lm": {
         "tiny": Preset(train=dict(block_size=32)),
         # The packaged text is ~30 KB: a few hundred windows, so dropout and a short run.

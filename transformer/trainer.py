@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 import minitensor as mt
 from minitensor import kernels, nn
@@ -59,6 +58,7 @@ from .capture import capture_attention
 from .config import ConfigError, TrainConfig
 from .data.stream import BatchStream, copy_state
 from .plots import plot_attention_maps, plot_loss_curves
+from .progress import TrainProgress
 from .problems import make_problem
 from .runs import METRICS_FILE, TrainResult, round_float, round_floats
 from .schedule import lr_at, make_optimizer
@@ -372,7 +372,8 @@ class Trainer:
                 if key in name:
                     labels[name] = lab
                     break
-        return plot_attention_maps(maps, self.run_dir / runs.PLOTS, labels)
+        return plot_attention_maps(maps, self.run_dir / runs.PLOTS, labels,
+                                   caption=self.problem.attention_caption)
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -395,7 +396,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         t_start, cpu_start = time.perf_counter(), time.process_time()
         train_time, tokens = 0.0, 0
-        bar = _progress(cfg, self.step) if self.world.is_writer else None
+        # also says when Numba compiles kernels; with MPI only rank 0 shows a bar
+        bar = TrainProgress(cfg, self.step, self._say, show=self.world.is_writer)
         stopped_early = False
         target_key = self.problem.score_key
         consistent = True
@@ -413,7 +415,8 @@ class Trainer:
                     if self.step % distributed.CHECK_EVERY == 0:
                         self.world.check_in_sync(list(self.model.named_parameters()), self.step)
                     n_tok = self.problem.batch_tokens(batch)
-                    dt = time.perf_counter() - t0
+                    # Kernel compilation (first run only) is not training speed: leave it out.
+                    dt = time.perf_counter() - t0 - bar.take_compile_seconds()
                     train_time, tokens = train_time + dt, tokens + n_tok
                     self._acc["loss_sum"] += loss
                     self._acc["count"] += 1
@@ -423,18 +426,12 @@ class Trainer:
                                             "loss": round_float(self._acc["loss_sum"] / self._acc["count"]),
                                             "lr": round_float(lr_at(self.step, cfg)), "tokens": self._acc["tokens"]})
                         self._acc = {"loss_sum": 0.0, "count": 0, "tokens": 0}
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix_str(f"loss={loss:.3f} lr={lr_at(self.step, cfg):.2e} "
-                                            f"tok/s={tokens / max(train_time, 1e-9):,.0f}", refresh=False)
+                    bar.update(loss, lr_at(self.step, cfg), tokens / max(train_time, 1e-9))
                     for cb in self.callbacks:
                         cb(self, self.step, loss)
                     if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                         val = self._eval_and_checkpoint()
-                        if bar is not None:
-                            bar.write(f"step {self.step}: " + _fmt(val))
-                        else:
-                            self._say(f"step {self.step}: " + _fmt(val))
+                        bar.write(f"step {self.step} val: " + _fmt(val))
                         if cfg.target and _reached(val, target_key, cfg.target):
                             stopped_early = self.step < cfg.steps
                             break
@@ -446,8 +443,7 @@ class Trainer:
                         self.checkpoint_path is None or ckpt.load_checkpoint(self.run_dir).step != self.step)):
                     self._eval_and_checkpoint()  # e.g. resumed at the final step
         except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
+            bar.close()
             path = None
             if consistent:
                 try:
@@ -456,13 +452,11 @@ class Trainer:
                     path = None
             raise TrainingInterrupted(self.step, path) from None
         except NonFiniteLossError as exc:
-            if bar is not None:
-                bar.close()
+            bar.close()
             exc.checkpoint = self.checkpoint_path
             self._write_record({"step": exc.step, "split": "error", "error": str(exc)})
             raise
-        if bar is not None:
-            bar.close()
+        bar.close()
         test = self.world.broadcast(self.evaluate("test") if self.world.is_writer else None)
         if self.cfg.plots and self.world.is_writer:
             self.plot_curves()
@@ -491,13 +485,8 @@ def _fmt(d: dict) -> str:
     for k, v in d.items():
         if isinstance(v, float):
             parts.append(f"{k}={v:.4f}" if k not in ("bleu", "perplexity") else f"{k}={v:.2f}")
+            if k == "loss":  # beside the bar's label-smoothed training loss, which is higher
+                parts[-1] += " (plain cross-entropy)"
         else:
             parts.append(f"{k}={v}")
     return " ".join(parts)
-
-
-def _progress(cfg: TrainConfig, start: int):
-    if not cfg.progress:
-        return None
-    return tqdm(total=cfg.steps, initial=start, desc=f"train {cfg.task}", unit="step",
-                dynamic_ncols=True, file=sys.stderr, mininterval=0.5)

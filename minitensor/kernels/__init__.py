@@ -16,6 +16,7 @@ backend can be switched at run time::
         ...
     with kernels.threads(1):              # Numba's and the BLAS libraries' threads
         ...
+    kernels.tune_process()                # opt-in process-wide tuning (process.py)
 
 The starting backend comes from the environment variable MINITENSOR_BACKEND
 (``numba`` or ``numpy``); without it, numba is used when it imports.
@@ -25,17 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from types import ModuleType
 
-from . import numpy_ref
+from . import numpy_ref, process
+from .process import tune_process, tuned
 
-# Numba's OpenMP threads busy-wait between parallel regions by default. On a small,
-# shared machine (2 cores running a test runner, a data loader, another process) the
-# spinning threads steal the cores the work needs: a (6, 8) layer norm measured 10-20 ms
-# under load instead of 0.06 ms. Passive waiting costs microseconds per parallel region
-# and removes that cliff. Set before Numba loads its OpenMP layer; the user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Nothing process-wide is set here: no environment variable, no allocator or OpenMP
+# setting, no Numba threading layer. Those change every other library in the process;
+# they are the user's opt-in (tune_process() or MINITENSOR_TUNE_PROCESS=1, process.py).
+process.tune_if_requested()
 
 BACKENDS = ("numba", "numpy")
 _loaded: dict[str, ModuleType] = {"numpy": numpy_ref}
@@ -43,29 +42,13 @@ _active: ModuleType | None = None
 _active_name: str | None = None
 
 
-def _choose_numba_threading_layer() -> None:
-    """Avoid busy-waiting OpenMP threads when torch started OpenMP before us.
-
-    Numba's "omp" layer shares the OpenMP runtime of whatever library loaded it first.
-    If torch was imported before minitensor, that runtime started without the passive
-    wait policy set above, and idle Numba threads spin: measured 8 ms instead of 0.05 ms
-    per small kernel call, and training steps several times slower on 2 cores. Numba's
-    own "workqueue" layer has no spinning threads, so use it in that case, unless the
-    user chose a layer (NUMBA_THREADING_LAYER).
-    """
-    if "torch" in sys.modules and "NUMBA_THREADING_LAYER" not in os.environ:
-        import numba
-        numba.config.THREADING_LAYER = "workqueue"
-
-
 def _load(name: str) -> ModuleType:
     if name not in BACKENDS:
         raise ValueError(f"unknown kernel backend {name!r}; choose one of {BACKENDS}")
     if name not in _loaded:  # "numba", the first time
-        _choose_numba_threading_layer()
         # Imported here, not at the top: numba is optional (ImportError -> the numpy
-        # backend) and heavy (it loads LLVM), and the threading layer must be chosen
-        # before it loads; `import minitensor` stays fast and works without numba.
+        # backend) and heavy (it loads LLVM); `import minitensor` stays fast and works
+        # without numba.
         from . import numba_cpu
         _loaded[name] = numba_cpu
     return _loaded[name]
@@ -78,6 +61,13 @@ def numba_available() -> bool:
         return True
     except ImportError:
         return False
+
+
+def kernels_need_compiling() -> bool:
+    """True when the numba backend is active and its on-disk cache is cold (empty, or
+    compiled from other sources): the first steps will spend seconds compiling. For a
+    visible "compiling kernels" message; False on the numpy backend."""
+    return get().cache_is_cold()
 
 
 def set_backend(name: str) -> None:

@@ -813,23 +813,3 @@ def test_small_work_runs_on_the_calling_thread():
     kernel.serial(x, outs[1])
     np.testing.assert_array_equal(outs[0], 2 * x)
     np.testing.assert_array_equal(outs[1], 2 * x)
-
-
-@pytest.mark.parametrize("env,expected", [({}, "True"), ({"MINITENSOR_KEEP_FREED_MEMORY": "0"}, "False"),
-                                          ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, "False")])
-def test_keep_freed_memory_is_set_once_and_respects_the_environment(env, expected):
-    """numba_cpu._malloc: glibc's thresholds are raised once when the numba backend loads,
-    unless turned off or already tuned by the user's MALLOC_*_ variables."""
-    import platform
-    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
-        pytest.skip("glibc only")
-    code = ("import os; os.environ.pop('MINITENSOR_BACKEND', None)\n"
-            "from minitensor.kernels.numba_cpu import _malloc\n"   # loading it sets them
-            "print(_malloc.applied, _malloc.keep_freed_memory())\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    clean = {k: v for k, v in os.environ.items()
-             if not (k.startswith("MALLOC_") or k in ("GLIBC_TUNABLES", "MINITENSOR_KEEP_FREED_MEMORY"))}
-    proc = subprocess.run([sys.executable, "-c", code], env=dict(clean, PYTHONPATH=root, **env),
-                          cwd=root, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == [expected, "False"]

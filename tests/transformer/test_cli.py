@@ -149,10 +149,12 @@ def test_mismatched_checkpoint_exit_2(capsys, reverse_run, brackets_run):
     assert_one_line_error(code, err, "seq2seq model", "`translate`")
     code, _, err = run_cli(capsys, "train", "--resume", "--task", "dates", "--out", str(reverse_run), *TINY)
     assert_one_line_error(code, err, "task 'reverse', not 'dates'")
-    code, _, err = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "ABC")
-    assert_one_line_error(code, err, "never saw")
-    code, _, err = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "abc" * 50)
-    assert_one_line_error(code, err, "longer than the model's limit")
+    # Unreadable inputs are skipped with one line each (see test_cli_output.py); exit 1.
+    code, out, err = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "ABC")
+    assert code == 1 and out == "" and err.strip() == (
+        "error: input 1 'ABC' skipped: it has characters the model never saw: 'ABC'")
+    code, out, err = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "abc" * 50)
+    assert code == 1 and out == "" and "longer than the model's limit" in err
 
 
 def test_corrupt_checkpoint_exit_2(capsys, tmp_path, reverse_run):
@@ -193,19 +195,20 @@ def test_resume_continues(capsys, tmp_path):
 def test_eval_translate_classify(capsys, reverse_run, brackets_run):
     code, out, _ = run_cli(capsys, "eval", "--checkpoint", str(reverse_run))
     assert code == 0 and "exact_match" in out and "test split" in out
-    code, out, _ = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "abc", "xyz")
+    code, out, _ = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "--plain", "abc", "xyz")
     assert code == 0 and out.count("\n") == 2  # one line per input (an untrained model may say "")
     code, out, _ = run_cli(capsys, "translate", "--checkpoint", str(reverse_run), "--beam", "3", "abc")
-    assert code == 0 and out.count("\n") == 1
-    code, out, _ = run_cli(capsys, "classify", "--checkpoint", str(brackets_run), "([])", "(]")
+    assert code == 0 and out.count("\n") == 1 and out.startswith("abc -> ")
+    code, out, _ = run_cli(capsys, "classify", "--checkpoint", str(brackets_run), "--plain", "([])", "(]")
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 2 and all(l.split("\t")[1] in ("balanced", "unbalanced") for l in lines)
+    assert code == 0 and len(lines) == 2 and all(l.split("\t")[0] in ("balanced", "unbalanced") for l in lines)
 
 
 def test_answer_and_generate(capsys, tmp_path):
     span = tmp_path / "span"
     assert run_cli(capsys, "train", "--task", "kv_span", "--steps", "2", "--eval-every", "2", "--out", str(span), *TINY)[0] == 0
-    code, out, _ = run_cli(capsys, "answer", "--checkpoint", str(span), "--context", "a=17;qx=5;b=203", "--query", "qx")
+    code, out, _ = run_cli(capsys, "answer", "--checkpoint", str(span), "--context", "a=17;qx=5;b=203", "--query", "qx",
+                           "--plain")
     assert code == 0 and out.strip() and set(out.strip()) <= set("abcdefghijklmnopqrstuvwxyz0123456789=;")
     text = tmp_path / "t.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 40)

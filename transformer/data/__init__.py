@@ -11,6 +11,8 @@ arrays (and bool pad masks, True = PAD) that the model code wraps in tensors.
     brackets.py    brackets (balanced or not)
     span.py        kv_span, SpanExample, SPAN_SEPARATOR
     text.py      UTF-8 text files -> char-level LMCorpus, lm_windows
+    tsv.py       your own pairs: TSV files (source<TAB>target, text<TAB>label), checked by line
+    examples/    small example TSV files (numbers.tsv, sentiment.tsv)
     batching.py  Seq2Seq/Classify/Span/LM batches and the bucketing BatchLoader
     stream.py    BatchStream: endless batches with a resumable position
 """
@@ -41,6 +43,7 @@ from .span import SPAN_SEPARATOR, KvSpanTask, SpanExample
 from .strings import AddTask, CopyTask, ReverseTask, SortTask
 from .task_base import Task
 from .tasks import TASKS, Splits, make_splits, make_task
+from .tsv import DataFileError, carve_splits, check_pairs, example_file, read_pairs
 from .text import LMCorpus, default_text, lm_windows, load_corpus, read_text_file, read_texts
 from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID, Vocab, tokenize_words
 
@@ -49,6 +52,7 @@ __all__ = [
     "TASKS", "Task", "make_task", "make_splits", "Splits", "SpanExample", "SPAN_SEPARATOR",
     "CopyTask", "ReverseTask", "SortTask", "AddTask", "DatesTask", "BracketsTask", "KvSpanTask",
     "DATE_FORMATS", "is_balanced",
+    "DataFileError", "read_pairs", "check_pairs", "carve_splits", "example_file",
     "LMCorpus", "load_corpus", "read_texts", "read_text_file", "default_text", "lm_windows",
     "Seq2SeqBatch", "ClassifyBatch", "SpanBatch", "LMBatch", "EncodedSpan", "BatchLoader", "BatchStream",
     "pad_sequences", "bucket_indices", "collate_seq2seq", "collate_classify", "collate_span",

@@ -34,6 +34,7 @@ class Problem:
     def __init__(self, task_name: str, vocab: Vocab, cfg: TrainConfig, task: Task | None = None):
         self.task_name, self.vocab, self.cfg, self.task = task_name, vocab, cfg, task
         self.splits: Any = None
+        self.attention_caption = ""  # set by attention_inputs
 
     # data
     def load_data(self) -> None:
@@ -75,7 +76,9 @@ class Problem:
         return []
 
     def attention_inputs(self, model: nn.Module) -> tuple[tuple, dict[str, tuple]] | None:
-        """(capture_attention inputs, {module-name prefix: (query tokens, key tokens)})."""
+        """(capture_attention inputs, {module-name prefix: (query tokens, key tokens)}).
+
+        Also sets ``self.attention_caption``, the example's input and output for the titles."""
         return None
 
     def eval_batches(self, examples: list, batch_size: int) -> Iterator[Any]:

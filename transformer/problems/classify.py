@@ -21,6 +21,7 @@ class ClassifyProblem(Problem):
     kind = "classify"
     score_key = "accuracy"
     num_classes = 2
+    label_names: tuple[str, ...] = ("unbalanced", "balanced")  # label id -> what it means
 
     def load_data(self):
         c = self.cfg
@@ -71,12 +72,14 @@ class ClassifyProblem(Problem):
         examples = self.splits.test[:n]
         preds = self.predict(model, [t for t, _ in examples])
         width = max(len(t) for t, _ in examples)
-        name = {1: "balanced", 0: "unbalanced"}
-        return [f"{t:<{width}} -> {name[p]} ({prob:.2f})  {'✓' if p == y else '✗'}"
+        name = self.label_names
+        return [f"{t:<{width}} -> {name[p]} ({prob:.2f})  {'✓' if p == y else '✗ (expected ' + name[y] + ')'}"
                 for (t, y), (p, prob) in zip(examples, preds)]
 
     def attention_inputs(self, model):
         text = self.splits.test[0][0]
         tokens = np.array([self.vocab.encode(text, add_bos=True)], dtype=np.int64)
         tok = [self.vocab.id_to_token(i) for i in tokens[0]]
+        label, prob = self.predict(model, [text])[0]
+        self.attention_caption = f"input {text!r} -> {self.label_names[label]} ({prob:.2f})"
         return (tokens, tokens == PAD_ID), {"": (tok, tok)}

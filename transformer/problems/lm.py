@@ -85,4 +85,5 @@ class LMProblem(Problem):
     def attention_inputs(self, model):
         x = np.asarray(self.corpus.val[: min(24, self.cfg.block_size)], dtype=np.int64)[None]
         tok = [self.vocab.id_to_token(i) for i in x[0]]
+        self.attention_caption = f"text {''.join(tok)!r} (validation split)"
         return (x,), {"": (tok, tok)}

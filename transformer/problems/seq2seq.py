@@ -12,10 +12,10 @@ import numpy as np
 from minitensor import functional as F
 
 from .. import metrics as M
-from ..data import BOS_ID, EOS_ID, PAD_ID, make_splits, seq2seq_loader
+from ..data import BOS_ID, EOS_ID, PAD_ID, make_splits, pad_sequences, seq2seq_loader
 from ..decoding import beam_search, greedy_decode
 from ..task_models import Seq2SeqTransformer
-from .base import Problem, as_array, as_id_list
+from .base import Problem, as_array
 
 
 def _first_eos_cut(ids: Sequence[int]) -> list[int]:
@@ -67,29 +67,32 @@ class Seq2SeqProblem(Problem):
         return int((~batch.src_pad_mask).sum()) + batch.ntokens
 
     def decode(self, model, sources: Sequence[str], beam: int = 1, batch_size: int = 256) -> list[str]:
-        """Greedy (beam == 1) or beam-search translations of source strings."""
-        out: list[str] = []
-        extra = 8
-        for i in range(0, len(sources), batch_size):
-            chunk = sources[i:i + batch_size]
-            enc = [self.vocab.encode(s) for s in chunk]
-            if any(len(e) == 0 for e in enc):
-                raise ValueError("cannot translate an empty input")
-            width = max(len(e) for e in enc)
-            src = np.full((len(enc), width), PAD_ID, dtype=np.int64)
-            for j, e in enumerate(enc):
-                src[j, :len(e)] = e
-            # Decoder positions: BOS + generated tokens must fit in the model's max_len.
-            max_len = min(model.cfg.max_len - 1, max(width + extra, self._target_len_hint()))
-            if beam > 1:
-                rows = [beam_search(model, src[j:j + 1], beam_size=beam, max_len=max_len,
-                                    bos_id=BOS_ID, eos_id=EOS_ID) for j in range(len(enc))]
-                ids = [as_id_list(r) for r in rows]
-            else:
-                res = greedy_decode(model, src, max_len=max_len, bos_id=BOS_ID, eos_id=EOS_ID,
-                                    src_pad_mask=src == PAD_ID)
-                ids = [as_id_list(r) for r in as_array(res)]
-            out += [self.vocab.decode(_first_eos_cut(r)) for r in ids]
+        """Greedy (beam == 1) or beam-search translations of source strings.
+
+        Inputs are decoded in padded batches with their padding mask, grouped by their
+        length limit, so every input gets exactly the answer it gets alone.
+        """
+        enc = [self.vocab.encode(s) for s in sources]
+        if any(len(e) == 0 for e in enc):
+            raise ValueError("cannot translate an empty input")
+        # Decoder positions: BOS + generated tokens must fit in the model's max_len.
+        hint = self._target_len_hint()
+        limits = [min(model.cfg.max_len - 1, max(len(e) + 8, hint)) for e in enc]
+        out: list[str] = [""] * len(enc)
+        for limit in sorted(set(limits)):
+            group = [i for i, n in enumerate(limits) if n == limit]
+            for start in range(0, len(group), batch_size):
+                rows = group[start:start + batch_size]
+                src = pad_sequences([enc[i] for i in rows], PAD_ID)      # (B, S)
+                mask = src == PAD_ID                                     # (B, S)
+                if beam > 1:
+                    ids, _ = beam_search(model, src, beam_size=beam, max_len=limit, bos_id=BOS_ID,
+                                         eos_id=EOS_ID, src_pad_mask=mask)
+                else:
+                    ids = greedy_decode(model, src, max_len=limit, bos_id=BOS_ID, eos_id=EOS_ID,
+                                        src_pad_mask=mask)
+                for i, r in zip(rows, as_array(ids)):
+                    out[i] = self.vocab.decode(_first_eos_cut(r))
         return out
 
     def _target_len_hint(self) -> int:
@@ -132,4 +135,5 @@ class Seq2SeqProblem(Problem):
         s_tok = [self.vocab.id_to_token(i) for i in src[0]]
         t_tok = [self.vocab.id_to_token(i) for i in tgt_in[0]]
         labels = {"encoder": (s_tok, s_tok), "self_attn": (t_tok, t_tok), "multihead_attn": (t_tok, s_tok)}
+        self.attention_caption = f"input {src_text!r} -> output {pred!r}"
         return (src, tgt_in), labels

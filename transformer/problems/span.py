@@ -86,4 +86,6 @@ class SpanProblem(Problem):
         ids = self.vocab.encode(e.query + SPAN_SEPARATOR + e.context)
         tokens = np.array([ids], dtype=np.int64)
         tok = [self.vocab.id_to_token(i) for i in ids]
+        pred = self.answer(model, [e.context], [e.query])[0]
+        self.attention_caption = f"input {e.query + SPAN_SEPARATOR + e.context!r} -> answer {pred!r}"
         return (tokens, tokens == PAD_ID), {"": (tok, tok)}

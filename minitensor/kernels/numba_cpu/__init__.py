@@ -6,7 +6,6 @@ signatures and caches' meaning.
     _threads.py   serial twin or prange per call (``launch``), BLAS held to one thread
     _tiles.py     tile copies, mask compaction and packed layouts of the attention kernels
     _cache.py     clears Numba's on-disk cache when any file here changed
-    _malloc.py    keeps freed memory mapped between training steps (glibc)
     rows.py, pointwise.py, embedding.py, linalg.py, attention.py, adam.py: the kernels
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
@@ -25,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from . import _cache, _malloc
+from . import _cache
 from .adam import adam_step
 from .attention import (attention_backward, attention_forward, attention_weights_backward,
                         attention_weights_forward)
@@ -39,8 +38,16 @@ from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_bac
 
 # Before any kernel runs (Numba reads its cache at a kernel's first call, not at import):
 # drop cached machine code compiled from other versions of these files.
-_cache.clear_stale_caches(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_cleared = _cache.clear_stale_caches(_PACKAGE_DIR)
 
-# The fast path also keeps freed memory mapped between training steps instead of
-# faulting it in again every step (~12% of a Transformer step; see _malloc.py).
-_malloc.keep_freed_memory()
+
+def cache_is_cold() -> bool:
+    """True when Numba's on-disk cache holds no kernels compiled from these sources yet:
+    the first training steps will compile them (seconds to a minute; an application can
+    say so, e.g. "compiling kernels, first run only"). Decided when this package loaded."""
+    return _COLD
+
+
+_COLD = _cache.is_cold(_PACKAGE_DIR, _cleared)
+

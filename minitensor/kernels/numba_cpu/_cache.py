@@ -79,3 +79,16 @@ def clear_stale_caches(package_dir: str) -> list[str]:
     """``clear_if_stale`` on every cache directory of the package; returns those cleared."""
     source = source_hash(package_dir)
     return [d for d in cache_dirs(package_dir) if clear_if_stale(d, source)]
+
+
+def active_cache_dir(package_dir: str) -> str:
+    """The directory Numba reads and writes this package's kernels in (the last of
+    ``cache_dirs``: NUMBA_CACHE_DIR's when set, else ``__pycache__``)."""
+    return cache_dirs(package_dir)[-1]
+
+
+def is_cold(package_dir: str, cleared: list[str]) -> bool:
+    """True when the kernels must be compiled (minutes of the first steps): the active
+    cache directory was just cleared as stale, or holds no cached kernel yet."""
+    active = active_cache_dir(package_dir)
+    return active in cleared or not glob.glob(os.path.join(active, "*.nbi"))

@@ -20,14 +20,15 @@ Policy:
       measured 1.0-1.5 s with 2 BLAS threads instead of 0.19 s with 1).
     - The toggle costs ~1.5 microseconds (direct openblas_get/set_num_threads calls
       through threadpoolctl's per-library controllers, the set skipped when already 1).
-    - Small work runs on the calling thread (``launch``): idle Numba threads sleep
-      (OMP_WAIT_POLICY=PASSIVE: spinning threads starved a loaded machine), and waking
-      one costs ~5 us on a busy machine and ~30 us on an idle one (measured on 2 cores),
-      more than a (64, 128) layer norm takes in total. Every prange kernel is compiled
+    - Small work runs on the calling thread (``launch``): waking an idle Numba thread
+      costs ~5 us on a busy machine and ~30 us on an idle one (measured on 2 cores),
+      more than a (64, 128) layer norm takes in total, and after a parallel region the
+      threads of Numba's "omp" layer spin for a while under OpenMP's default wait
+      policy (minitensor does not change it: ``kernels.tune_process`` is the user's
+      opt-in), taking a core from other work. Every prange kernel is compiled
       twice (``parallel_kernel``): the serial twin enters no parallel region at all,
-      which matters on Numba's "workqueue" layer (used when torch was imported first),
-      where even a one-thread region is two round trips to the worker threads (the
-      main thread only waits): with it, a training step measured 132 ms on 2 threads
+      which matters on Numba's "workqueue" layer, where even a one-thread region is
+      two round trips to the worker threads (the main thread only waits): with it, a training step measured 132 ms on 2 threads
       against 100 ms on 1 on a loaded machine, and 88 against 87 with the twins.
 
 If threadpoolctl is missing, the context manager does nothing (correct, possibly slower).

@@ -139,7 +139,11 @@ def _compact_head_mask(mask, shape, dtype):
     index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
                   for n, st in zip(m.shape[:2], m.strides[:2]))
     m = m[index]
-    return np.ascontiguousarray(np.broadcast_to(m, m.shape[:2] + shape[2:]), dtype=dtype), True
+    m = np.ascontiguousarray(np.broadcast_to(m, m.shape[:2] + shape[2:]), dtype=dtype)
+    # Numba compiles a kernel again for a read-only array (another type to it): a cached
+    # read-only causal mask cost a second ~3 s compile of the attention kernel. A copy of
+    # an (L, S) mask costs microseconds.
+    return (m if m.flags.writeable else m.copy()), True
 
 
 def _dropout_consts(p, dtype):

@@ -17,9 +17,8 @@ Thread policy (see ``_threads.py``): Numba's thread pool owns the parallelism, a
 GEMM is a single-threaded BLAS call (SciPy's OpenBLAS, which Numba's ``np.dot`` calls)
 on a block of rows. NumPy's own BLAS is never used for float products here: a threaded
 OpenBLAS keeps its idle threads spinning, and on a loaded 2-core machine that cost a
-Transformer training step 5-8x (1.0-1.5 s instead of 0.19 s); Numba's threads sleep
-when idle (OMP_WAIT_POLICY=PASSIVE). Products too small to pay for waking a second
-thread run on the calling thread.
+Transformer training step 5-8x (1.0-1.5 s instead of 0.19 s). Products too small to
+pay for waking a second thread run on the calling thread.
 
 Splitting rows never changes results: each output element is still one BLAS dot
 product over the whole shared dimension, so 1 and N threads give identical numbers.

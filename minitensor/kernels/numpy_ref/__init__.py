@@ -42,3 +42,9 @@ from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_f
 from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_backward,
                    layer_norm_forward, log_softmax_backward, log_softmax_forward,
                    softmax_backward, softmax_forward)
+
+
+def cache_is_cold() -> bool:
+    """Always False: plain NumPy compiles nothing (the numba backend's twin says whether
+    its on-disk cache of compiled kernels is empty)."""
+    return False

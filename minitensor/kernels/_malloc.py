@@ -10,10 +10,11 @@ mapped and are reused: faults drop to ~40 per step. The cost is that the process
 its peak footprint instead of shrinking between steps (what PyTorch's caching allocators
 do too).
 
-``keep_freed_memory()`` runs once, when the numba backend loads. It does nothing when the
-C library is not glibc, when malloc is already tuned through the environment
-(``MALLOC_*_`` variables or ``GLIBC_TUNABLES``: the user's setting wins), or when
-``MINITENSOR_KEEP_FREED_MEMORY=0``.
+It changes malloc for every library in the process, so minitensor never calls it on its
+own: ``keep_freed_memory()`` runs only through the opt-in ``tune_process()``
+(``process.py``). It does nothing when the C library is not glibc, or when malloc is
+already tuned through the environment (``MALLOC_*_`` variables or ``GLIBC_TUNABLES``:
+the user's setting wins).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def keep_freed_memory() -> bool:
     if _done:
         return False
     _done = True
-    if os.environ.get("MINITENSOR_KEEP_FREED_MEMORY", "1") == "0" or _user_tunes_malloc():
+    if _user_tunes_malloc():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

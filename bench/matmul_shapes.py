@@ -1,0 +1,137 @@
+"""The training step's matmuls: forward, dX and dW of every Linear of configs S and M.
+
+    python -m bench.matmul_shapes [--configs S M] [--threads 2] [--repeat 7]
+
+The shapes are collected by running one training step of each config and recording
+what ``Linear`` gives its kernel (x (N, in), W (out, in)); each distinct shape becomes
+three rows, with the operands laid out as Linear has them (transposes are views, never
+copies):
+
+    fwd   Y  = X @ W^T      X (N, in) C-order, W^T a view of W (out, in)
+    dX    dX = dY @ W       dY (N, out), W (out, in)
+    dW    dW = dY^T @ X     dY^T a view of dY
+
+Columns: median ms and GFLOP/s (2*N*in*out per product) for minitensor (numba backend:
+``linear`` for fwd, ``matmul`` for dX and dW, on the same views), ``np.matmul`` and
+``torch.matmul`` (on the same memory through ``torch.from_numpy``), and each one's share
+of the machine's peak. The peak is *probed*, not looked up: the best GFLOP/s of
+np.matmul and torch.matmul on a (2048, 2048) @ (2048, 2048) product with the same
+threads (what a tuned GEMM reaches on this machine; the FMA units' theoretical peak is
+higher). One process, same threads for every library (Numba, every BLAS through
+threadpoolctl, ``torch.set_num_threads``), runs interleaved (``harness.compare``).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from . import e2e, harness
+
+PEAK_N = 2048
+
+
+def collect_shapes(config: str) -> list:
+    """Distinct (N, in, out) of the Linear calls of one training step of ``config``."""
+    from minitensor import kernels
+    from minitensor.ops import linalg as ops_linalg
+
+    seen = []
+    forward = ops_linalg.Linear.forward
+
+    def spy(ctx, x, weight, bias=None):
+        shape = (int(np.prod(x.shape[:-1])), weight.shape[1], weight.shape[0])
+        if shape not in seen:
+            seen.append(shape)
+        return forward(ctx, x, weight, bias)
+
+    ops_linalg.Linear.forward = staticmethod(spy)
+    try:
+        _, step = e2e.build_ours(e2e.CONFIGS[config])
+        with kernels.use("numba"):
+            step("numba")
+    finally:
+        ops_linalg.Linear.forward = staticmethod(forward)
+    return seen
+
+
+def _products(shape, rng):
+    n, k_in, k_out = shape
+    x = rng.standard_normal((n, k_in)).astype(np.float32)
+    w = rng.standard_normal((k_out, k_in)).astype(np.float32)
+    g = rng.standard_normal((n, k_out)).astype(np.float32)
+    return {"fwd": (x, w.T, f"({n}, {k_in}) @ ({k_in}, {k_out})^T"),
+            "dX": (g, w, f"({n}, {k_out}) @ ({k_out}, {k_in})"),
+            "dW": (g.T, x, f"({k_out}, {n})^T @ ({n}, {k_in})")}
+
+
+def probe_peak(settings, torch=None) -> float:
+    """GFLOP/s of the faster of np.matmul and torch.matmul on a big square product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((PEAK_N, PEAK_N)).astype(np.float32)
+    fns = {"numpy": lambda: np.matmul(a, a)}
+    if torch is not None:
+        ta = torch.from_numpy(a)
+        fns["torch"] = lambda: torch.matmul(ta, ta)
+    t = harness.compare(fns, settings)
+    return 2 * PEAK_N ** 3 / min(x.median for x in t.values()) / 1e9
+
+
+def run(configs, settings, torch=None, log=print) -> tuple:
+    from minitensor.kernels import numba_cpu
+    peak = probe_peak(settings, torch)
+    log(f"  probed peak {peak:.0f} GFLOP/s")
+    rng = np.random.default_rng(0)
+    rows = []
+    for config in configs:
+        for shape in collect_shapes(config):
+            for kind, (a, b, text) in _products(shape, rng).items():
+                out = np.empty((a.shape[0], b.shape[1]), np.float32)
+                fns = {"numba": (lambda a=a, b=b: numba_cpu.linear(a, b.T, None)) if kind == "fwd"
+                       else (lambda a=a, b=b: numba_cpu.matmul(a, b)),
+                       "numpy": lambda a=a, b=b, out=out: np.matmul(a, b, out=out)}
+                if torch is not None:
+                    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+                    fns["torch"] = lambda ta=ta, tb=tb: torch.matmul(ta, tb)
+                t = harness.compare(fns, settings)
+                flop = 2 * a.shape[0] * a.shape[1] * b.shape[1]
+                row = {"name": f"{config} {kind}", "shape": text}
+                for lib, timing in t.items():
+                    row[f"{lib}_ms"] = timing.median * 1e3
+                    row[f"{lib}_gflops"] = flop / timing.median / 1e9
+                    row[f"{lib}_peak"] = row[f"{lib}_gflops"] / peak
+                best_other = max(row.get("numpy_gflops") or 0, row.get("torch_gflops") or 0)
+                row["ours_vs_best"] = row["numba_gflops"] / best_other if best_other else None
+                rows.append(row)
+                log(f"  {row['name']} {text}: {row['numba_gflops']:.0f} GFLOP/s")
+    return rows, peak
+
+
+COLUMNS = [("name", "row", ""), ("shape", "product", ""),
+           ("numba_gflops", "minitensor GFLOP/s", ".0f"), ("numba_peak", "of peak", ".0%"),
+           ("numpy_gflops", "np.matmul GFLOP/s", ".0f"), ("numpy_peak", "of peak", ".0%"),
+           ("torch_gflops", "torch GFLOP/s", ".0f"), ("torch_peak", "of peak", ".0%"),
+           ("ours_vs_best", "ours / best other", ".2f")]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.matmul_shapes")
+    p.add_argument("--configs", nargs="+", default=["S", "M"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--no-torch", action="store_true")
+    a = p.parse_args(argv)
+    if a.no_torch:
+        harness.disable_torch()
+    harness.configure_threads(a.threads)
+    torch = harness.try_import_torch()
+    settings = harness.Settings(repeat=a.repeat)
+    print(harness.format_header(harness.environment()) + "\n", flush=True)
+    rows, peak = run(a.configs, settings, torch, log=lambda s: print(s, flush=True))
+    print(f"\nTraining-step matmuls, float32, {a.threads} thread(s); peak = {peak:.0f} GFLOP/s "
+          f"(probed: best of np.matmul / torch.matmul at {PEAK_N}^3)\n")
+    print(harness.format_table(rows, COLUMNS))
+
+
+if __name__ == "__main__":
+    main()
