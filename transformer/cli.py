@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     # classify
-    p = sub.add_parser("classify", help="run a classifier (task brackets) on inputs",
+    p = sub.add_parser("classify", help="run a classifier (brackets, your classify data, intents) on inputs",
                        description="Classify each TEXT with a classification checkpoint; prints "
                                    "'TEXT -> label (probability)', one line per input. An input the "
                                    "model cannot read is reported on stderr and skipped (exit status 1).")
@@ -321,12 +321,14 @@ def _metrics_line(d: dict) -> str:
     return ", ".join(out)
 
 
-def _load(path: str, kind: str | None = None, load_data: bool = False):
+def _load(path: str, kind: str | tuple[str, ...] | None = None, load_data: bool = False):
     from .runs import load_model  # deferred: the model code (see the module docstring)
 
     loaded = load_model(path, load_data=load_data)
-    if kind is not None and loaded.kind != kind:
-        hint = {"seq2seq": "translate", "classify": "classify", "span": "answer", "lm": "generate"}[loaded.kind]
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kind is not None and loaded.kind not in kinds:
+        hint = {"seq2seq": "translate", "classify": "classify", "sentence_classify": "classify",
+                "span": "answer", "lm": "generate"}[loaded.kind]
         raise UsageError(f"checkpoint {path!r} holds a {loaded.kind} model (task "
                          f"{loaded.checkpoint.task_name!r}); use `{hint}` instead")
     return loaded
@@ -407,14 +409,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    loaded = _load(args.checkpoint, "classify")
-    keep = _readable(loaded, args.text, extra=1)  # + the BOS position
+    loaded = _load(args.checkpoint, ("classify", "sentence_classify"))
+    if loaded.kind == "sentence_classify":  # a fine-tuned pretrained encoder: WordPiece reads any text
+        keep = list(range(len(args.text)))
+    else:
+        keep = _readable(loaded, args.text, extra=1)  # + the BOS position
     texts = [args.text[i] for i in keep]
-    names = loaded.problem.label_names
+    names = getattr(loaded.problem, "label_names", ())
     with mt.no_grad(), _threads(loaded):
         preds = loaded.problem.predict(loaded.model, texts) if texts else []
     for text, (label, prob) in zip(texts, preds):
-        name = names[label] if label < len(names) else str(label)
+        # predict gives a label id (our classifiers) or its name (the pretrained one)
+        name = label if isinstance(label, str) else names[label] if label < len(names) else str(label)
         print(f"{name}\t{prob:.3f}" if args.plain else f"{text} -> {name} ({prob:.3f})")
     return EXIT_SKIPPED if len(keep) < len(args.text) else 0
 

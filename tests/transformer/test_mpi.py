@@ -304,8 +304,9 @@ def test_cli_rank_zero_writes_and_speaks_once(tmp_path):
            "--keep-checkpoints", "1", "--out", str(out)]
     proc = ok(subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT))
     lines = (proc.stdout + proc.stderr).splitlines()
-    for start in ("training reverse", "step 2:", "step 4:", "final (4 steps", "checkpoint:"):
-        assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
+    for start in ("training reverse", "step 2 val:", "step 4 val:", "final (4 steps", "run folder",
+                  "checkpoint "):
+        assert sum(line.lstrip().startswith(start) for line in lines) == 1, (start, lines)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.jsonl", "plots", "summary.json"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["LATEST", "step-00000004"]
     steps = [(r["step"], r["split"]) for r in records(out)]

@@ -72,6 +72,10 @@ def test_train_intents_from_minilm_through_the_cli(tmp_path, capsys):
     key = "encoder.layers.5.linear2.weight"                    # 2 AdamW steps at lr 5e-5 moved it a little
     change = np.abs(tuned[key] - pretrained[key]).max()
     assert 0 < change < 1e-3
+    assert main(["classify", "--checkpoint", str(out), "I need to cancel my booking"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("I need to cancel my booking -> ")
+    assert line.split(" -> ")[1].split(" (")[0] in ("book", "cancel", "reschedule", "status", "complaint")
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["test"]) == {"loss", "accuracy"}
 
