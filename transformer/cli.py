@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show a progress bar on stderr (default: on)")
     p.add_argument("--samples", type=_int_at_least(0), default=8, metavar="N",
                    help="test examples to print after training (default: 8)")
+    p.add_argument("--profile", type=_int_at_least(1), default=None, metavar="N",
+                   help="after warm-up, profile N steps, print the per-op table, write trace.json "
+                        "into the run directory, and stop (transformer/profile_step.py)")
     p.add_argument("--distributed", action="store_true",
                    help="use MPI (mpi4py) even with one rank; under `mpiexec -n N` (N > 1) it is on anyway")
     g = p.add_argument_group("training options (default: from the preset)")
@@ -293,6 +296,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'resuming' if args.resume else 'training'} {c.task} ({c.preset}): "
           f"{n_params:,} parameters, steps {trainer.step} -> {c.steps}, batch {c.batch_size}, "
           f"lr {c.lr:g} ({c.schedule}, warmup {c.warmup}), run dir {out}", flush=True)
+    if args.profile:
+        from .profile_step import profile_training  # deferred, like the trainer
+        profile_training(trainer, args.profile)
+        return 0
     result = trainer.fit()
     if args.samples:
         print("\nsamples (test split):")

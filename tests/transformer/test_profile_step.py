@@ -28,3 +28,16 @@ def test_profile_training_writes_table_and_trace(tmp_path):
             "CrossEntropy (backward)"} <= names
     table = out.getvalue()
     assert "train_step" in table and "Linear" in table and "% roof" in table
+
+
+def test_cli_train_profile(tmp_path, capsys):
+    from transformer.cli import main
+    out = tmp_path / "rev"
+    code = main(["train", "--task", "reverse", "--task-opt", "max_len=6", "--preset", "tiny",
+                 "--no-progress", "--no-plots", "--n-train", "64", "--n-val", "16", "--n-test", "16",
+                 "--batch-size", "8", "--out", str(out), "--profile", "2"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "profile of 2 training steps" in printed and "train_step" in printed
+    events = json.loads((out / TRACE_FILE).read_text())["traceEvents"]
+    assert sum(e["name"] == "train_step" for e in events) == 2
