@@ -9,7 +9,7 @@ arithmetic: the task's splits, vocabulary, batches and their order
 (``transformer.problems.make_problem``, the loader seeded ``seed + 1``), the model's
 sizes (``TransformerConfig`` from the preset: d_model 64, 4 heads, 2 + 2 layers, d_ff
 256, dropout 0, post-norm, ReLU, shared and tied embeddings, sinusoidal positions,
-embeddings * sqrt(d_model)), the schedule (``transformer.schedule.lr_at``: warmup 200,
+embeddings * sqrt(d_model), xavier_uniform_ on every matrix), the schedule (``transformer.schedule.lr_at``: warmup 200,
 cosine over the preset's 2500 steps), AdamW (betas 0.9/0.98, eps 1e-9, weight decay
 0.01 on matrices only), gradient clipping at 1.0, label smoothing 0.1, batch 64.
 Evaluation every ``eval_every`` steps: greedy decoding of the first ``eval_examples``
@@ -79,7 +79,17 @@ def build(torch, mcfg):
         def forward(self, src, tgt, src_pad, tgt_pad):
             return self.decode(tgt, self.encode(src, src_pad), src_pad, tgt_pad)
 
-    return Seq2Seq()
+    model = Seq2Seq()
+    # The same initialization as ours (transformer.task_models._init_weights):
+    # xavier_uniform_ on every matrix, the shared embedding included, and a zero padding
+    # row. torch's default N(0, 1) embedding times sqrt(d_model) = 8 swamps the positions
+    # and the tied output layer; with it this twin reached ~52% exact match in 2500 steps.
+    for p in model.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
+    with torch.no_grad():
+        model.embed.weight[mcfg.pad_id] = 0
+    return model
 
 
 def greedy(torch, model, src, src_pad, max_len, bos, eos):
