@@ -119,7 +119,11 @@ def thread_counts() -> dict:
 # --------------------------------------------------------------------------------- env
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere).
+
+    minitensor.profiler.roofline has the same reader; this one is kept apart because
+    PyTorch's bench processes import this module and must never load minitensor.
+    """
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
