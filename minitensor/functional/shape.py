@@ -141,14 +141,20 @@ def _check_same_shapes(name: str, tensors, skip_axis: int | None) -> None:
                              f"; got {shapes}")
 
 
+def _promoted_operands(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The operands of cat/stack as Tensors of one dtype, by torch's promotion
+    (float32 with int64 -> float32); an empty list is an error."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    dtype = result_dtype(*tensors)
+    return [t.to(dtype) for t in tensors]
+
+
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim=None) -> Tensor:
     """Concatenate along an existing axis."""
     axis = _pick(axis, dim, 0)
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
-    dtype = result_dtype(*tensors)  # torch's promotion: float32 with int64 -> float32
-    tensors = [t.to(dtype) for t in tensors]
+    tensors = _promoted_operands("cat", tensors)
     a = _normalize_axis("cat", axis, tensors[0].ndim)
     _check_same_shapes("cat", tensors, a)
     return S.Cat.apply(*tensors, axis=a)
@@ -157,11 +163,7 @@ def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim=None) -> Tensor:
 def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim=None) -> Tensor:
     """Stack equally-shaped tensors along a new axis."""
     axis = _pick(axis, dim, 0)
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
-    dtype = result_dtype(*tensors)  # torch's promotion: float32 with int64 -> float32
-    tensors = [t.to(dtype) for t in tensors]
+    tensors = _promoted_operands("stack", tensors)
     _check_same_shapes("stack", tensors, None)
     a = _normalize_axis("stack", axis, tensors[0].ndim + 1)
     return S.Stack.apply(*tensors, axis=a)
