@@ -59,20 +59,27 @@ def make_batch(cfg: E2EConfig, seed: int = 0):
 
 # ----------------------------------------------------------------------- minitensor
 
-def build_ours(cfg: E2EConfig, seed: int = 0):
-    """(model, step(backend) -> loss float) for minitensor + transformer."""
-    import minitensor as mt
+def build_model(cfg: E2EConfig):
+    """The config's encoder-decoder in minitensor, in training mode (seed first)."""
     import transformer
-    from minitensor import functional as F
-    from minitensor import kernels, optim
 
-    mt.manual_seed(seed)
     tcfg = transformer.TransformerConfig(
         d_model=cfg.d_model, nhead=cfg.nhead, num_encoder_layers=cfg.layers,
         num_decoder_layers=cfg.layers, dim_feedforward=cfg.dim_ff, dropout=cfg.dropout,
         src_vocab_size=cfg.vocab, tgt_vocab_size=cfg.vocab, max_len=max(512, cfg.length))
     model = transformer.Seq2SeqTransformer(tcfg)
     model.train()
+    return model
+
+
+def build_ours(cfg: E2EConfig, seed: int = 0):
+    """(model, step(backend) -> loss float) for minitensor + transformer."""
+    import minitensor as mt
+    from minitensor import functional as F
+    from minitensor import kernels, optim
+
+    mt.manual_seed(seed)
+    model = build_model(cfg)
     opt = optim.Adam(model.parameters(), lr=1e-4)
     src, tgt_in, tgt_out = make_batch(cfg, seed)
     target = mt.tensor(tgt_out.reshape(-1))

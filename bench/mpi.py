@@ -46,7 +46,6 @@ def worker(config: str, steps: int, threads: int) -> dict | None:
     import minitensor as mt
     from minitensor import functional as F
     from minitensor import kernels, optim
-    import transformer
     from transformer import distributed
 
     from . import e2e
@@ -54,12 +53,7 @@ def worker(config: str, steps: int, threads: int) -> dict | None:
     cfg = e2e.CONFIGS[config]
     world = distributed.world(force=distributed.launched_world_size() > 1)
     mt.manual_seed(0)
-    tcfg = transformer.TransformerConfig(
-        d_model=cfg.d_model, nhead=cfg.nhead, num_encoder_layers=cfg.layers,
-        num_decoder_layers=cfg.layers, dim_feedforward=cfg.dim_ff, dropout=cfg.dropout,
-        src_vocab_size=cfg.vocab, tgt_vocab_size=cfg.vocab, max_len=max(512, cfg.length))
-    model = transformer.Seq2SeqTransformer(tcfg)
-    model.train()
+    model = e2e.build_model(cfg)
     params = list(model.parameters())
     world.broadcast_parameters(params)
     opt = optim.Adam(params, lr=1e-4)
