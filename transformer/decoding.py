@@ -67,6 +67,30 @@ def _source_mask(model, src: np.ndarray, mask) -> np.ndarray | None:
     return padded if padded.any() else None
 
 
+def _row_limits(fn: str, max_len, batch: int) -> np.ndarray:
+    """``max_len`` as one limit per row: (B,) int64 (an int applies to every row).
+
+    Per-row limits let one padded batch hold inputs whose answers may have different
+    lengths: each row stops at its own limit, exactly as it would decoded alone, and
+    the batch is not split into groups of equal limits (one decoder pass per step for
+    all of them instead of one per group).
+    """
+    limits = np.asarray(max_len)
+    if limits.dtype.kind not in "iu" or limits.ndim > 1 or (limits.ndim == 1 and limits.shape[0] != batch):
+        raise ValueError(f"{fn}: max_len must be an int or one int per source row ({batch},), "
+                         f"got {limits.dtype} of shape {limits.shape}")
+    if (limits < 0).any():
+        raise ValueError(f"{fn}: max_len must be >= 0, got {limits.min()}")
+    return np.broadcast_to(limits.astype(np.int64), (batch,))
+
+
+def _rows_of(memory, mask, index: np.ndarray, n: int):
+    """(memory (n, S, D), mask (n, S) | None) restricted to the batch rows ``index``."""
+    if len(index) == n:
+        return memory, mask
+    return mt.tensor(memory.data[index]), (None if mask is None else mask[index])
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -81,16 +105,19 @@ def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_ma
     Args:
         model: an encoder-decoder (see the module docstring).
         src: (B, S) source ids.
-        max_len: most tokens generated per sequence (EOS included).
+        max_len: most tokens generated per sequence (EOS included): an int, or (B,)
+            ints, one limit per row (each row's answer is then the one it gets decoded
+            alone with its own limit).
         bos_id, eos_id: first decoder input; token that ends a sequence.
         src_pad_mask: (B, S) bool, True at PAD (default: ``src == model.cfg.pad_id``).
         use_cache: incremental decoding with KV caches.
         pad_id: fills positions after a sequence's EOS (default ``model.cfg.pad_id``).
         return_logits: also return the logits of every step.
     Returns:
-        tokens (B, 1 + T) int64 starting with BOS, T <= max_len (decoding stops once
-        every sequence has produced EOS); with ``return_logits``, also logits
-        (B, T, V) (rows of finished sequences included, as computed).
+        tokens (B, 1 + T) int64 starting with BOS, T <= max(max_len) (decoding stops
+        once every sequence has produced EOS or reached its limit; later positions are
+        ``pad_id``); with ``return_logits``, also logits
+        (B, T, V) (NaN where a row had already ended: ended rows leave the batch).
     """
     src = _ids(src)
     src_pad_mask = _source_mask(model, src, src_pad_mask)
@@ -98,20 +125,35 @@ def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_ma
     with inference_mode(model):
         memory = model.encode(src, src_pad_mask)                             # (B, S, D)
         B = memory.shape[0]
+        limits = _row_limits("greedy_decode", max_len, B)                   # (B,)
         ys = np.full((B, 1), bos_id, dtype=np.int64)                         # (B, 1)
-        finished = np.zeros(B, dtype=bool)
+        # Rows still decoding (indices into the batch). A row that ends (EOS or its
+        # limit) leaves the batch: later steps compute only the rows that remain, with
+        # their memory, mask and cache rows.
+        live = np.flatnonzero(limits > 0)                                    # (L,)
+        memory, mask = _rows_of(memory, src_pad_mask, live, B)
         cache = model.init_cache() if use_cache else None
         step_logits = []
-        for _ in range(max_len):
-            inp = ys[:, -1:] if use_cache else ys                            # (B, 1) | (B, t)
-            logits = model.decode(inp, memory, src_pad_mask, None, cache=cache)
-            last = logits.data[:, -1]                                        # (B, V)
-            step_logits.append(last)
-            nxt = np.where(finished, pad_id, last.argmax(axis=-1))           # (B,)
+        for t in range(int(limits.max(initial=0))):
+            inp = ys[live, -1:] if use_cache else ys[live]                   # (L, 1) | (L, t)
+            logits = model.decode(inp, memory, mask, None, cache=cache)
+            last = logits.data[:, -1]                                        # (L, V)
+            nxt = np.full(B, pad_id, dtype=np.int64)                         # (B,)
+            nxt[live] = last.argmax(axis=-1)
             ys = np.concatenate([ys, nxt[:, None]], axis=1)                  # (B, t + 1)
-            finished |= nxt == eos_id
-            if finished.all():
-                break
+            if return_logits:
+                full = np.full((B, last.shape[-1]), np.nan, last.dtype)      # (B, V)
+                full[live] = last
+                step_logits.append(full)
+            going = (nxt[live] != eos_id) & (limits[live] > t + 1)           # (L,)
+            if not going.all():
+                if not going.any():
+                    break
+                keep = np.flatnonzero(going)
+                live = live[keep]
+                memory, mask = _rows_of(memory, mask, keep, len(going))
+                if cache is not None:
+                    cache.reorder(keep)
     if return_logits:
         return ys, np.stack(step_logits, axis=1)
     return ys
@@ -151,7 +193,8 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
         src: (B, S) source ids; src_pad_mask: (B, S) bool, True at PAD (default:
             ``src == model.cfg.pad_id``). Each row's result is the one it gets alone.
         beam_size: K.
-        max_len: most tokens generated per hypothesis (EOS included).
+        max_len: most tokens generated per hypothesis (EOS included): an int, or (B,)
+            ints, one limit per input.
         bos_id, eos_id: first decoder input; end token.
         length_penalty: alpha of ``length_penalty_factor``; penalty_style: "gnmt" | "simple".
         use_cache: incremental decoding; caches are reordered to follow the beams.
@@ -176,9 +219,17 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
         scores = np.full((B, K), -np.inf)                                    # (B, K)
         scores[:, 0] = 0.0                                                   # one live beam at first
         finished: list[list[tuple]] = [[] for _ in range(B)]                 # (norm score, ids)
+        limits = _row_limits("beam_search", max_len, B)                     # (B,)
         done = np.zeros(B, dtype=bool)
         cache = model.init_cache() if use_cache else None
-        for t in range(max_len):
+        for t in range(int(limits.max(initial=0)) + 1):
+            for b in np.flatnonzero(~done & (limits == t)):  # its limit: finish its live beams
+                _finish_live_beams(finished[b], tokens[b * K:(b + 1) * K, 1:], scores[b],
+                                   length_penalty, penalty_style)
+                done[b] = True
+                scores[b] = -np.inf
+            if done.all():
+                break
             inp = tokens[:, -1:] if use_cache else tokens                    # (B*K, 1) | (B*K, t+1)
             logits = model.decode(inp, memory, mem_mask, None, cache=cache)
             logp = _log_softmax(logits.data[:, -1].astype(np.float64))       # (B*K, V)
@@ -210,16 +261,8 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
                     new_scores[b] = -np.inf
             tokens = np.concatenate([tokens[parent], new_tok[:, None]], axis=1)  # (B*K, t+2)
             scores = new_scores
-            if done.all():
-                break
-            if cache is not None:
+            if cache is not None and not done.all():
                 cache.reorder(parent)
-        for b in np.flatnonzero(~done):  # max_len reached: finish the live beams as they are
-            for k in range(K):
-                if scores[b, k] > -np.inf:
-                    ids = tokens[b * K + k, 1:].tolist()
-                    finished[b].append((scores[b, k] / length_penalty_factor(
-                        len(ids), length_penalty, penalty_style), ids))
     best = [max(f, key=lambda h: h[0]) for f in finished]
     T = max(len(ids) for _, ids in best)
     out = np.full((B, 1 + T), pad_id, dtype=np.int64)
@@ -227,6 +270,15 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
     for b, (_, ids) in enumerate(best):
         out[b, 1:1 + len(ids)] = ids
     return out, np.array([s for s, _ in best], dtype=np.float64)
+
+
+def _finish_live_beams(finished: list, tokens: np.ndarray, scores: np.ndarray,
+                       length_penalty: float, penalty_style: str) -> None:
+    """At an input's length limit: its live beams (tokens (K, t), scores (K,), -inf for
+    none) become finished hypotheses as they are, scored like those that ended in EOS."""
+    for k in np.flatnonzero(scores > -np.inf):
+        ids = tokens[k].tolist()
+        finished.append((scores[k] / length_penalty_factor(len(ids), length_penalty, penalty_style), ids))
 
 
 # ----------------------------------------------------------------------------- sampling

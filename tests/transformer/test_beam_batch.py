@@ -138,3 +138,37 @@ def test_answer_batch_equals_one_at_a_time():
     queries = ["qx", "k", "y"]
     batch = problem.answer(model, contexts, queries)
     assert batch == [problem.answer(model, [c], [q])[0] for c, q in zip(contexts, queries)]
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+@pytest.mark.parametrize("beam", [1, 2, 3])
+def test_one_length_limit_per_row_equals_each_row_alone_with_its_limit(beam, use_cache):
+    # Problem.decode sends one padded batch with a limit per row (not one group per
+    # limit): each row must stop at its own limit, as it does alone.
+    model, rows = _model(3), _rows(3)
+    model.generator.bias.data[EOS] -= 3.0  # most hypotheses run to their limit
+    src = _padded(rows)
+    limits = np.array([3, 7, 0, 5])
+    if beam == 1:
+        batch = T.greedy_decode(model, src, limits, BOS, EOS, use_cache=use_cache)
+    else:
+        batch, scores = T.beam_search(model, src, beam, limits, BOS, EOS, use_cache=use_cache)
+    for b, r in enumerate(rows):
+        if beam == 1:
+            one = T.greedy_decode(model, r[None], int(limits[b]), BOS, EOS, use_cache=use_cache)
+        else:
+            one, one_score = T.beam_search(model, r[None], beam, int(limits[b]), BOS, EOS,
+                                           use_cache=use_cache)
+            np.testing.assert_allclose(scores[b], one_score[0], rtol=1e-9, atol=1e-12)
+        assert _strip(batch[b]) == _strip(one[0]), f"row {b}, limit {limits[b]}"
+        assert len(_strip(batch[b])) <= 1 + limits[b]
+    assert len(_strip(batch[1])) == 1 + 7  # the long limit was used
+
+
+def test_row_limits_are_checked():
+    model, rows = _model(), _rows()
+    src = _padded(rows)
+    with pytest.raises(ValueError, match=r"greedy_decode: max_len must be an int or one int per source row \(4,\)"):
+        T.greedy_decode(model, src, np.array([3, 4]), BOS, EOS)
+    with pytest.raises(ValueError, match="beam_search: max_len must be >= 0"):
+        T.beam_search(model, src, 2, np.array([3, -1, 2, 2]), BOS, EOS)

@@ -69,30 +69,27 @@ class Seq2SeqProblem(Problem):
     def decode(self, model, sources: Sequence[str], beam: int = 1, batch_size: int = 256) -> list[str]:
         """Greedy (beam == 1) or beam-search translations of source strings.
 
-        Inputs are decoded in padded batches with their padding mask, grouped by their
-        length limit, so every input gets exactly the answer it gets alone.
+        Inputs are decoded in padded batches with their padding mask, each row with its
+        own length limit, so every input gets exactly the answer it gets alone.
         """
         enc = [self.vocab.encode(s) for s in sources]
         if any(len(e) == 0 for e in enc):
             raise ValueError("cannot translate an empty input")
         # Decoder positions: BOS + generated tokens must fit in the model's max_len.
         hint = self._target_len_hint()
-        limits = [min(model.cfg.max_len - 1, max(len(e) + 8, hint)) for e in enc]
-        out: list[str] = [""] * len(enc)
-        for limit in sorted(set(limits)):
-            group = [i for i, n in enumerate(limits) if n == limit]
-            for start in range(0, len(group), batch_size):
-                rows = group[start:start + batch_size]
-                src = pad_sequences([enc[i] for i in rows], PAD_ID)      # (B, S)
-                mask = src == PAD_ID                                     # (B, S)
-                if beam > 1:
-                    ids, _ = beam_search(model, src, beam_size=beam, max_len=limit, bos_id=BOS_ID,
-                                         eos_id=EOS_ID, src_pad_mask=mask)
-                else:
-                    ids = greedy_decode(model, src, max_len=limit, bos_id=BOS_ID, eos_id=EOS_ID,
-                                        src_pad_mask=mask)
-                for i, r in zip(rows, as_array(ids)):
-                    out[i] = self.vocab.decode(_first_eos_cut(r))
+        limits = np.array([min(model.cfg.max_len - 1, max(len(e) + 8, hint)) for e in enc], np.int64)
+        out: list[str] = []
+        for start in range(0, len(enc), batch_size):
+            rows = slice(start, start + batch_size)
+            src = pad_sequences(enc[rows], PAD_ID)                           # (B, S)
+            mask = src == PAD_ID                                             # (B, S)
+            if beam > 1:
+                ids, _ = beam_search(model, src, beam_size=beam, max_len=limits[rows], bos_id=BOS_ID,
+                                     eos_id=EOS_ID, src_pad_mask=mask)
+            else:
+                ids = greedy_decode(model, src, max_len=limits[rows], bos_id=BOS_ID, eos_id=EOS_ID,
+                                    src_pad_mask=mask)
+            out += [self.vocab.decode(_first_eos_cut(r)) for r in as_array(ids)]
         return out
 
     def _target_len_hint(self) -> int:
