@@ -56,7 +56,8 @@ def test_gradcheck_float64(backend, activation, p, bias):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
-@pytest.mark.parametrize("rows", [(4, 6), (64, 11)])     # (64, 11): linear splits its rows
+# (64, 11): linear splits its rows over 2 threads; (32, 32): and the backward mask too
+@pytest.mark.parametrize("rows", [(4, 6), (64, 11), (32, 32)])
 def test_equals_unfused_path(backend, dtype, activation, p, rows):
     """Bit for bit the numbers of F.linear -> act -> F.dropout, and the same random draws."""
     rng = np.random.default_rng(1)
@@ -247,3 +248,18 @@ def test_replaced_linear1_is_called():
     want = enc.linear2(F.relu(F.linear(x, doubled.weight, doubled.bias) * 2))
     assert not np.allclose(enc._ff_block(x).data, plain.data)
     np.testing.assert_allclose(enc._ff_block(x).data, want.data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation,per_fwd,per_bwd", [("relu", 1, 1), ("gelu", 8, 12)])
+def test_profiler_flops(activation, per_fwd, per_bwd):
+    """Linear's FLOPs, plus the activation's and the mask's per output element."""
+    from minitensor import profiler
+    from minitensor.profiler import Roofline
+    x, w, b = _params(np.random.default_rng(10), (2, 3), 6, 4, np.float32)
+    with profiler.profile(roofline=Roofline(peak_flops=1e11, bandwidth=1e10, machine="test")) as prof:
+        F.linear_activation(x, w, b, activation, 0.5).sum().backward()
+    (fwd,) = [e for e in prof.events if e.name == "LinearActivation" and e.phase == "forward"]
+    (bwd,) = [e for e in prof.events if e.name == "LinearActivation" and e.phase == "backward"]
+    y = 2 * 3 * 4
+    assert fwd.flops == 2 * y * 6 + y + (per_fwd + 2) * y       # x W^T, bias, act, mask
+    assert bwd.flops == 2 * (2 * y * 6) + y + (per_bwd + 1) * y  # dX, dW, db, act', mask

@@ -162,21 +162,16 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
 
 
 @parallel_kernel(**_JIT)
-def _relu_grad_flat(dout, y, scale, drop, dh):
-    """dh = dout * scale where y > 0, else 0; returns how many y are NaN (the caller
-    redoes those arrays the unfused way: a NaN unit's gradient depends on its mask)."""
+def _relu_grad_flat(dout, y, scale, dh):
+    """dh = dout * scale where y > 0, else 0 (scale 1 without dropout: dout * 1 is dout);
+    returns how many y are NaN (the caller then redoes dh the unfused way: a NaN unit's
+    gradient depends on its mask bit, which y does not show)."""
     z = _zero(y)
     nans = 0
-    if drop:
-        for i in prange(y.shape[0]):
-            v = y[i]
-            dh[i] = dout[i] * scale if v > z else z
-            nans += 1 if v != v else 0
-    else:
-        for i in prange(y.shape[0]):
-            v = y[i]
-            dh[i] = dout[i] if v > z else z
-            nans += 1 if v != v else 0
+    for i in prange(y.shape[0]):
+        v = y[i]
+        dh[i] = dout[i] * scale if v > z else z
+        nans += 1 if v != v else 0
     return nans
 
 
@@ -222,7 +217,7 @@ def linear_act_backward(dout, x, weight, cache, needs):
         dh = np.empty(saved.shape, saved.dtype)
         seed_u, threshold, scale, drop = _dropout_args(p, seed, saved.dtype)
         if activation == "relu":
-            if launch(_relu_grad_flat, g.size, g, saved.reshape(-1), scale, drop, dh.reshape(-1)):
+            if launch(_relu_grad_flat, g.size, g, saved.reshape(-1), scale, dh.reshape(-1)):
                 dh = _unfused_grad(dout, activation, saved, p, seed)
         else:
             launch(_gelu_grad_flat, _EXP_COST * g.size, g, saved.reshape(-1),
