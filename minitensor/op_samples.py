@@ -311,6 +311,14 @@ SAMPLES: dict[str, list[Sample]] = {
         S("1-D input", r(4), r(3, 4), r(3)),
         S("transposed weight and input", tr((3, 4)), tr((2, 4)), r(2)),
     ],
+    "LinearActivation": [
+        S("relu", r(3, 4), r(5, 4), r(5), activation="relu", p=0.0, seed=0),
+        S("relu, dropout 0.3, 3-D", r(2, 3, 4), r(5, 4), r(5), activation="relu", p=0.3, seed=42),
+        S("gelu, no bias", r(3, 4), r(2, 4), activation="gelu", p=0.0, seed=0),
+        S("gelu, dropout 0.5, transposed", tr((3, 4)), tr((5, 4)), r(5), activation="gelu",
+          p=0.5, seed=7),
+        S("relu, 1-D input", r(4), r(3, 4), r(3), activation="relu", p=0.2, seed=3),
+    ],
     # ------------------------------------------------------------------ fused
     "Softmax": [
         S("(3,5)", r(3, 5)),

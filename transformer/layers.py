@@ -40,14 +40,24 @@ class _FeedForwardAndNorms(nn.Module):
     """Shared pieces: the position-wise feed-forward box FFN(x) = W2 act(W1 x + b1) + b2
     (with dropout after the activation, as torch) and the Add & Norm wiring."""
 
+    # Activations the feed-forward block runs fused with linear1 and dropout
+    # (F.linear_activation); any other callable, or a replaced linear1 or dropout module,
+    # runs the modules one by one.
+    _FUSED_ACTIVATIONS = ((F.relu, "relu"), (F.gelu, "gelu"))
+
     def _init_ffn(self, d_model, dim_feedforward, dropout, bias):
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear1(x)                         # (B, T, d_ff)
-        x = self.dropout(self.activation(x))        # (B, T, d_ff)
+        fused = next((name for fn, name in self._FUSED_ACTIVATIONS if fn is self.activation), None)
+        if fused is None or type(self.linear1) is not nn.Linear or type(self.dropout) is not nn.Dropout:
+            x = self.linear1(x)                     # (B, T, d_ff)
+            x = self.dropout(self.activation(x))    # (B, T, d_ff)
+        else:  # the same three steps as one op (same numbers, same random draws): one pass
+            x = F.linear_activation(x, self.linear1.weight, self.linear1.bias, fused,
+                                    self.dropout.p, self.dropout.training)   # (B, T, d_ff)
         return self.linear2(x)                      # (B, T, D)
 
     def _add_norm(self, x: Tensor, sublayer: Callable[[Tensor], Tensor], norm: nn.LayerNorm,

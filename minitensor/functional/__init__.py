@@ -12,7 +12,7 @@ input checks they share):
     reduce       sum mean amax amin var std logsumexp
     shape        reshape permute transpose expand squeeze unsqueeze flatten getitem
                  index_put cat stack split chunk
-    linalg       matmul linear
+    linalg       matmul linear linear_activation
     fused        relu gelu softmax log_softmax cross_entropy nll_loss mse_loss layer_norm
                  dropout embedding one_hot
     attention    scaled_dot_product_attention multi_head_attention
@@ -41,7 +41,7 @@ from .elementwise import (abs, add, cast, clamp, clone, div, exp, log, masked_fi
 from .reduce import amax, amin, logsumexp, mean, std, sum, var
 from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_put, permute,
                     reshape, split, squeeze, stack, transpose, unsqueeze)
-from .linalg import linear, matmul
+from .linalg import linear, linear_activation, matmul
 from .fused import dropout, embedding, gelu, layer_norm, log_softmax, one_hot, relu, softmax
 from .attention import multi_head_attention, scaled_dot_product_attention
 from .elementwise import cos, rsqrt, sign, sin, square
@@ -59,7 +59,8 @@ __all__ = [
     "abs", "cast", "clone", "maximum", "minimum", "clamp", "where", "masked_fill", "sum",
     "mean", "amax", "amin", "var", "std", "logsumexp", "reshape", "permute", "transpose",
     "expand", "broadcast_to", "squeeze", "unsqueeze", "flatten", "getitem", "index_put",
-    "cat", "stack", "split", "chunk", "matmul", "linear", "relu", "gelu", "softmax",
+    "cat", "stack", "split", "chunk", "matmul", "linear", "linear_activation", "relu", "gelu",
+    "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
     "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
     # issue 15

@@ -1,4 +1,5 @@
-"""Matrix products: ``MatMul`` (NumPy's matmul semantics) and ``Linear`` (x @ W^T + b).
+"""Matrix products: ``MatMul`` (NumPy's matmul semantics), ``Linear`` (x @ W^T + b) and
+``LinearActivation`` (dropout(act(x @ W^T + b)), the feed-forward block's first half).
 
 They call ``kernels.get().matmul`` and ``kernels.get().linear``/``linear_backward`` so
 the Numba backend can pick the fastest path.
@@ -73,6 +74,36 @@ class Linear(Function):
         return (grads + (db,)) if len(ctx.needs_input_grad) == 3 else grads
 
 
+@register
+class LinearActivation(Function):
+    """$y = \\mathrm{dropout}_p(\\mathrm{act}(x W^T + b))$, act ReLU or GELU (exact): the
+    feed-forward block's Linear -> activation -> Dropout as one node.
+
+    x (..., in), W (out, in), b (out,) (optional); ``p`` and ``seed`` as ``Dropout``'s
+    (p = 0: no dropout). Same numbers as the three ops one after the other; the
+    activation and the mask are applied in the Linear's own pass over its output, and
+    backward masks the gradient in one pass before Linear's two products.
+    """
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, activation="relu", p=0.0, seed=0):
+        x2 = x.reshape(-1, x.shape[-1])                  # (N, in)
+        out, cache = kernels.get().linear_act_forward(x2, weight, bias, activation, p, seed)
+        ctx.save_for_backward(x2 if ctx.needs_input_grad[1] else None,
+                              weight if ctx.needs_input_grad[0] else None, cache)
+        ctx.x_shape = x.shape
+        ctx.activation, ctx.dropout = activation, p > 0     # for the profiler's cost
+        return out.reshape(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, weight, cache = ctx.saved_arrays
+        g2 = g.reshape(-1, g.shape[-1])                  # (N, out)
+        needs = ctx.needs_input_grad + (False,) * (3 - len(ctx.needs_input_grad))
+        dx, dw, db = kernels.get().linear_act_backward(g2, x2, weight, cache, needs)
+        grads = (None if dx is None else dx.reshape(ctx.x_shape), dw)
+        return (grads + (db,)) if len(ctx.needs_input_grad) == 3 else grads
+
+
 class _Triangle(Function):
     """Shared by Tril/Triu: keep one triangle of the last two axes, zero the rest.
 
@@ -134,4 +165,18 @@ def _linear_cost(ctx, phase, ins, outs, attrs):
     return (2 * y * n_in * ((dx is not None) + (dw is not None))) + (y if db is not None else 0)
 
 
-set_costs({MatMul: _matmul_cost, Linear: _linear_cost})
+# FLOPs per output element of the activation and the dropout (as ReLU/GELU/Dropout state).
+_ACT_FLOPS = {"relu": (1, 1), "gelu": (8, 12)}      # (forward, backward)
+
+
+def _linear_act_cost(ctx, phase, ins, outs, attrs):
+    """Linear's cost, plus per output element the activation's (ReLU 1 forward and 1
+    backward, GELU 8 and 12) and, with p > 0, the mask's (2 forward, 1 backward)."""
+    activation, dropout = ctx.activation, ctx.dropout
+    forward = phase == "forward"
+    y = size(outs[0]) if forward else size(ins[0])
+    per_element = _ACT_FLOPS[activation][0 if forward else 1] + (2 if forward else 1) * dropout
+    return _linear_cost(ctx, phase, ins, outs, attrs) + per_element * y
+
+
+set_costs({MatMul: _matmul_cost, Linear: _linear_cost, LinearActivation: _linear_act_cost})

@@ -6,7 +6,8 @@ signatures and caches' meaning.
     _threads.py   serial twin or prange per call (``launch``), BLAS held to one thread
     _tiles.py     tile copies, mask compaction and packed layouts of the attention kernels
     _cache.py     clears Numba's on-disk cache when any file here changed
-    rows.py, pointwise.py, embedding.py, linalg.py, attention.py, adam.py: the kernels
+    rows.py, pointwise.py, embedding.py, linalg.py, linear_act.py, attention.py, adam.py:
+                  the kernels
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
 them as (rows, C) or flat and calls a jitted core; the cores run ``prange`` over rows
@@ -30,6 +31,7 @@ from .attention import (attention_backward, attention_forward, attention_weights
                         attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
 from .linalg import linear, linear_backward, matmul, matmul_tiled
+from .linear_act import linear_act_backward, linear_act_forward
 from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,
                         relu_backward, relu_forward)
 from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_backward,

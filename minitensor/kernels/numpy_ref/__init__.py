@@ -8,6 +8,7 @@ hold this package to PyTorch.
     pointwise.py  gelu, relu, dropout
     embedding.py  embedding
     linalg.py     matmul, linear (x W^T + b), matmul_tiled
+    linear_act.py linear_act (dropout(act(x W^T + b)), the feed-forward block's first half)
     attention.py  attention fused (no weights kept), attention_weights (heads merged,
                   weights kept and returned, dropout)
     adam.py       adam_step (one Adam/AdamW update)
@@ -37,6 +38,7 @@ from .attention import (attention_backward, attention_forward, attention_weights
                         attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
 from .linalg import linear, linear_backward, matmul, matmul_tiled
+from .linear_act import linear_act_backward, linear_act_forward
 from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,
                         relu_backward, relu_forward)
 from .rows import (cross_entropy_backward, cross_entropy_forward, layer_norm_backward,
