@@ -28,6 +28,20 @@ def _check_residual(name: str, x: Tensor, y: Tensor, p: float) -> None:
                          f"shape {y.shape} must have the same shape")
 
 
+def _normalized_shape(normalized_shape) -> tuple:
+    """An int or a sequence of ints as a tuple; a Tensor (a weight passed one place too
+    early) is refused with its shape, not printed whole."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        return (int(normalized_shape),)
+    if isinstance(normalized_shape, Tensor) or \
+            not all(isinstance(d, (int, np.integer)) for d in normalized_shape):
+        what = f"a Tensor of shape {normalized_shape.shape}" \
+            if isinstance(normalized_shape, Tensor) else repr(normalized_shape)
+        raise TypeError(f"add_norm: normalized_shape must be an int or a tuple of ints (the "
+                        f"trailing axes of x), got {what}")
+    return tuple(int(d) for d in normalized_shape)
+
+
 def add_norm(x: Tensor, y: Tensor, normalized_shape, weight: Tensor | None = None,
              bias: Tensor | None = None, eps: float = 1e-5, p: float = 0.0,
              training: bool = True) -> Tensor:
@@ -45,8 +59,7 @@ def add_norm(x: Tensor, y: Tensor, normalized_shape, weight: Tensor | None = Non
     """
     x, y = as_tensor(x), as_tensor(y)
     _check_residual("add_norm", x, y, p)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
-        else tuple(normalized_shape)
+    shape = _normalized_shape(normalized_shape)
     if len(shape) == 0 or x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
         raise ShapeError(f"add_norm: x of shape {x.shape} does not end with normalized_shape {shape}")
     for name, param in (("weight", weight), ("bias", bias)):

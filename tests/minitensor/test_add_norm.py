@@ -312,6 +312,10 @@ def test_add_norm_errors_name_the_op_the_argument_and_the_shapes():
     with pytest.raises(ShapeError, match=r"add_norm: x of shape \(2, 3, 4\) does not end with "
                                          r"normalized_shape \(5,\)"):
         F.add_norm(x, mt.randn(2, 3, 4), 5)
+    with pytest.raises(TypeError, match=r"add_norm: normalized_shape must be an int or a tuple "
+                                        r"of ints \(the trailing axes of x\), got a Tensor of "
+                                        r"shape \(4,\)"):
+        F.add_norm(x, mt.randn(2, 3, 4), w, w)
     with pytest.raises(ShapeError, match=r"add_norm: weight of shape \(3,\) does not match "
                                          r"normalized_shape \(4,\)"):
         F.add_norm(x, mt.randn(2, 3, 4), 4, mt.randn(3))

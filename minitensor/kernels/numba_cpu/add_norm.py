@@ -2,12 +2,17 @@
 layer norm in one pass over each row (twins of ``numpy_ref/add_norm.py``).
 
 Unfused, post-norm is three kernels, each a full pass over (tokens, D) forward and
-backward: dropout writes y * mask, the add writes r, layer norm reads r. Here one row
-of r = x + dropout(y) is built while it sits in L1 and normalized at once; backward
-turns the layer-norm gradient into dx and dy in the same pass over the row. The mask is
-the dropout kernel's (``pointwise._dropout_factor``: a hash of (seed, flat index)), and
-the layer-norm arithmetic is ``rows.py``'s, operation for operation, so the results
-are bit-identical to Dropout -> Add -> LayerNorm.
+backward: dropout writes y * mask, the add writes r, layer norm reads r. Here a row of
+r = x + dropout(y) is built and normalized while it sits in L1; backward makes dx and
+dy in the same pass over the row. The mask is the dropout kernel's (a hash of (seed,
+flat index), ``pointwise._dropout_factor``) and the layer-norm arithmetic is
+``rows.py``'s, operation for operation, so the results are bit-identical to Dropout ->
+Add -> LayerNorm.
+
+Each kernel exists with and without the mask: a runtime "masked?" flag inside the row
+loops, or hashing the mask row by row between the layer-norm loops, measured 2-3x
+slower at (1024, 128) than these separate loops (LLVM vectorizes each simple loop; the
+mixed ones it did not).
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ from numba import prange
 from ._math import _JIT, _row_sum, _row_sum_sq_dev, _rows
 from ._threads import launch, parallel_kernel
 from .pointwise import _dropout_factor, dropout_backward
-from .rows import _LN_CHUNKS, _layer_norm_row_sums
+from .rows import _LN_CHUNKS, _layer_norm_row_sums, layer_norm_backward
 
-# Work estimate for the thread policy: hashing an element's mask costs about one
-# layer-norm element (splitmix64: 3 multiplies, 3 shifts, 4 xors; vectorized).
-_MASK_COST = 1
+# Work estimates for the thread policy (``launch``), in layer-norm-forward elements
+# (rows.py's unit: ~0.35 ns), measured at (1024, 128) float32 on one core: the mask's
+# hash ~0.5 ns an element, the fused forward ~0.6 ns, the fused backward ~0.8 ns.
+_MASK_COST, _FORWARD_COST, _BACKWARD_COST = 1, 2, 2
 
 
 def _mask_args(p, seed, dtype):
@@ -35,17 +41,33 @@ def _mask_args(p, seed, dtype):
 
 
 @parallel_kernel(**_JIT)
-def _add_norm_rows(x, y, w, b, masked, seed, threshold, scale, zero, eps, c, r, out, mean, rstd):
+def _keep_flat(seed, threshold, scale, zero, keep):
+    for k in prange(keep.shape[0]):
+        keep[k] = _dropout_factor(seed, k, threshold, scale, zero) != zero
+
+
+@parallel_kernel(**_JIT)
+def _add_norm_rows(x, y, w, b, eps, c, r, out, mean, rstd):
     n = x.shape[1]
     for i in prange(x.shape[0]):
-        if masked:
-            base = i * n
-            for j in range(n):
-                r[i, j] = x[i, j] + y[i, j] * _dropout_factor(seed, base + j, threshold, scale, zero)
-        else:
-            for j in range(n):
-                r[i, j] = x[i, j] + y[i, j]
-        mean[i] = _row_sum(r, i) / c                       # from here on: rows.py's layer norm
+        for j in range(n):
+            r[i, j] = x[i, j] + y[i, j]
+        mean[i] = _row_sum(r, i) / c                       # rows.py's layer norm, on r
+        mu = mean[i]
+        rstd[i] = _row_sum_sq_dev(r, i, mu) / c
+        rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
+        rs = rstd[i]
+        for j in range(n):
+            out[i, j] = (r[i, j] - mu) * rs * w[j] + b[j]
+
+
+@parallel_kernel(**_JIT)
+def _add_dropout_norm_rows(x, y, keep, scale, zero, w, b, eps, c, r, out, mean, rstd):
+    n = x.shape[1]
+    for i in prange(x.shape[0]):
+        for j in range(n):
+            r[i, j] = x[i, j] + y[i, j] * (scale if keep[i, j] else zero)
+        mean[i] = _row_sum(r, i) / c                       # rows.py's layer norm, on r
         mu = mean[i]
         rstd[i] = _row_sum_sq_dev(r, i, mu) / c
         rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
@@ -57,38 +79,47 @@ def _add_norm_rows(x, y, w, b, masked, seed, threshold, scale, zero, eps, c, r, 
 def add_norm_forward(x, y, weight, bias, eps, p, seed):
     """LayerNorm(x + dropout(y)) over the last axis (see numpy_ref.add_norm_forward).
 
+        for each flat index k in parallel:      (only when 0 < p < 1)
+            keep[k] = hash(seed, k) >= ceil(p * 2^53)
         for each row i in parallel:             # x, y seen as (R, C)
-            r[i] = x[i] + y[i] * mask(seed, i*C + c)      (x[i] + y[i] when p == 0)
+            r[i] = x[i] + y[i] * (scale if keep[i] else 0)          (x[i] + y[i] if p == 0)
             mean = sum(r[i]) / C;  rstd = 1 / sqrt(sum((r[i] - mean)^2) / C + eps)
             out[i] = (r[i] - mean) * rstd * weight + bias
 
-    Optimizations: one kernel instead of three (no dropped-y array; r written once and
-    kept for backward, as layer norm keeps its input); the row stays in L1 from the add
-    to the output; the mask is hashed on the fly and not hashed at all when p == 0.
+    Optimizations: two kernels instead of three, and none with p == 0 (no dropped-y
+    array; r is normalized while its row is in L1 and kept for backward, as layer norm
+    keeps its input). The mask is hashed once, here, and kept as one byte per element
+    (as PyTorch keeps its dropout mask): hashing it again in backward would cost ~0.5 ns
+    an element, more than the whole layer-norm forward.
     """
     # x (..., C), y (..., C), weight (C,) | None, bias (C,) | None -> out (..., C)
     dt = x.dtype.type
     c = x.shape[-1]
     x2 = _rows(x)
-    if p == 1:                                   # the whole branch dropped, as dropout's zeros
-        y2, p_run = np.zeros_like(x2), 0.0
-    else:
-        y2, p_run = _rows(y), p
     w = np.ones(c, x.dtype) if weight is None else np.ascontiguousarray(weight)
     b = np.zeros(c, x.dtype) if bias is None else np.ascontiguousarray(bias)
     r = np.empty_like(x2)
     out = np.empty(x.shape, dtype=x.dtype)
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
-    masked = p_run > 0
-    launch(_add_norm_rows, x2.size * (1 + _MASK_COST * masked), x2, y2, w, b, masked,
-           *_mask_args(p_run, seed, x.dtype), dt(eps), dt(c), r, out.reshape(-1, c), mean, rstd)
-    return out, ((r, mean, rstd, weight, bias is not None), p, seed)
+    out2 = out.reshape(-1, c)
+    keep, scale = None, dt(1)
+    if 0 < p < 1:
+        seed_, threshold, scale, zero = _mask_args(p, seed, x.dtype)
+        keep = np.empty(x2.shape, dtype=np.bool_)
+        launch(_keep_flat, _MASK_COST * x2.size, seed_, threshold, scale, zero, keep.reshape(-1))
+        launch(_add_dropout_norm_rows, _FORWARD_COST * x2.size, x2, _rows(y), keep, scale, zero,
+               w, b, dt(eps), dt(c), r, out2, mean, rstd)
+    else:   # p == 1 drops the whole branch: r = x + 0, as after dropout's zeros
+        y2 = _rows(y) if p == 0 else np.zeros_like(x2)
+        launch(_add_norm_rows, _FORWARD_COST * x2.size, x2, y2, w, b, dt(eps), dt(c), r, out2,
+               mean, rstd)
+    return out, ((r, mean, rstd, weight, bias is not None), keep, scale, p)
 
 
 @parallel_kernel(**_JIT)
-def _add_norm_backward_rows(dout, r, w, mean, rstd, c, masked, seed, threshold, scale, zero,
-                            dr, dy, dw_part, db_part):
+def _add_dropout_norm_backward_rows(dout, r, w, mean, rstd, c, keep, scale, zero, dr, dy,
+                                    dw_part, db_part):
     rows, n = r.shape
     chunks = dw_part.shape[0]
     per = (rows + chunks - 1) // chunks
@@ -100,13 +131,11 @@ def _add_norm_backward_rows(dout, r, w, mean, rstd, c, masked, seed, threshold, 
             m_gx = s_gx / c
             for j in range(n):
                 xhat = (r[i, j] - mu) * rs
-                dr[i, j] = rs * ((dout[i, j] * w[j] - m_g) - xhat * m_gx)
+                d = rs * ((dout[i, j] * w[j] - m_g) - xhat * m_gx)
+                dr[i, j] = d
+                dy[i, j] = d * (scale if keep[i, j] else zero)   # dropout's backward
                 dw_part[k, j] += dout[i, j] * xhat
                 db_part[k, j] += dout[i, j]
-            if masked:                                     # dy = dr * mask, while dr[i] is in L1
-                base = i * n
-                for j in range(n):
-                    dy[i, j] = dr[i, j] * _dropout_factor(seed, base + j, threshold, scale, zero)
 
 
 def add_norm_backward(dout, cache):
@@ -114,32 +143,33 @@ def add_norm_backward(dout, cache):
 
         for each chunk k of rows in parallel:
             for each row i of chunk k:
-                dr[i] = layer norm's dx (rows.layer_norm_backward, same arithmetic)
+                dr[i] = layer norm's dx at r (rows.layer_norm_backward, same arithmetic)
+                dy[i] = dr[i] * (scale if keep[i] else 0)
                 dw_part[k] += dout[i] * xhat[i];  db_part[k] += dout[i]
-                dy[i] = dr[i] * mask(seed, i*C + c)
         dx = dr;  dweight, dbias = sum_k dw_part[k], sum_k db_part[k]
 
-    Optimizations: one pass for dx, dy, dweight and dbias; with p == 0 dy is dx itself
-    (as an add's backward: the engine never writes into a gradient it did not allocate);
-    a constant number of dweight/dbias chunks, so the result does not depend on the
-    thread count.
+    Optimizations: dx, dy, dweight and dbias in one pass; with p == 0 this is layer
+    norm's backward itself, and dy is dx (as an add's backward: the engine never
+    writes into a gradient it did not allocate). A constant number of dweight/dbias
+    chunks, so the result does not depend on the thread count.
     """
     # dout (..., C) -> dx (..., C), dy (..., C), dweight (C,) | None, dbias (C,) | None
-    (r, mean, rstd, weight, has_bias), p, seed = cache
+    norm_cache, keep, scale, p = cache
+    if keep is None:
+        dr, dweight, dbias = layer_norm_backward(dout, norm_cache)
+        return dr, (np.zeros_like(dr) if p == 1 else dr), dweight, dbias
+    r, mean, rstd, weight, has_bias = norm_cache
     dt = r.dtype.type
     rows, c = r.shape
     w = np.ones(c, r.dtype) if weight is None else np.ascontiguousarray(weight)
     dr = np.empty(dout.shape, dtype=r.dtype)
-    masked = 0 < p < 1
-    dy = np.empty_like(dr) if masked else dr
+    dy = np.empty_like(dr)
     chunks = max(1, min(rows, _LN_CHUNKS))
     dw_part = np.zeros((chunks, c), dtype=r.dtype)
     db_part = np.zeros((chunks, c), dtype=r.dtype)
-    launch(_add_norm_backward_rows, r.size * (1 + _MASK_COST * masked), _rows(dout), r, w, mean,
-           rstd, dt(c), masked, *_mask_args(p if masked else 0.0, seed, r.dtype),
-           dr.reshape(-1, c), dy.reshape(-1, c), dw_part, db_part)
-    if p == 1:
-        dy = np.zeros_like(dr)
+    launch(_add_dropout_norm_backward_rows, _BACKWARD_COST * r.size, _rows(dout), r, w, mean,
+           rstd, dt(c), keep, scale, dt(0), dr.reshape(-1, c), dy.reshape(-1, c), dw_part,
+           db_part)
     dweight = dw_part.sum(axis=0) if weight is not None else None
     dbias = db_part.sum(axis=0) if has_bias else None
     return dr, dy, dweight, dbias
