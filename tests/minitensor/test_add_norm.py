@@ -342,3 +342,24 @@ def test_mixed_dtypes_take_the_composed_path_with_its_promotion():
     want = F.layer_norm(x + y, 4, w, b)
     np.testing.assert_array_equal(out.data, want.data)
     assert out.dtype == want.dtype
+
+
+# -------------------------------------------------------------------------- profiler
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2])
+def test_add_norm_states_the_flops_of_the_ops_it_replaces(p):
+    """The profiler's FLOPs for AddNorm are those of Dropout + Add + LayerNorm (ops/costs.py)."""
+    from minitensor import profiler
+    x, y, w, b = _leaves(np.random.default_rng(10), np.float32, (3, 10), (3, 10), (10,), (10,))
+
+    def flops(fn):
+        with profiler.profile() as prof:
+            fn(x, y, w, b, p).sum().backward()
+        by_phase = {"forward": 0, "backward": 0}
+        for e in prof.events:
+            if e.name in ("AddNorm", "Dropout", "Add", "LayerNorm"):
+                by_phase[e.phase] += e.flops
+        return by_phase
+
+    assert flops(_fused) == flops(_unfused)
