@@ -300,6 +300,17 @@ def test_post_norm_layer_makes_add_norm_nodes():
         ["norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"]
 
 
+def test_a_replaced_norm_module_is_called_as_it_is():
+    layer = T.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    layer.norm2 = mt.nn.Identity()
+    src = mt.randn(2, 3, 8)
+    out = layer(src)
+    assert out.grad_fn is None or out.grad_fn.name != "AddNorm"
+    x = layer._add_norm(src, lambda t: layer.self_attn(t, t, t, need_weights=False)[0], layer.norm1,
+                        layer.dropout1)
+    np.testing.assert_array_equal(out.data, (x + layer._ff_block(x)).data)
+
+
 # ---------------------------------------------------------------------------- errors
 
 
