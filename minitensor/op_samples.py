@@ -365,6 +365,21 @@ SAMPLES: dict[str, list[Sample]] = {
         S("p=0.5, transposed", tr((5, 4)), p=0.5, seed=7),
         S("p=0 (identity)", r(3, 2), p=0.0, seed=1),
     ],
+    "AddNorm": [
+        S("weight and bias, p=0", r(3, 5), r(3, 5), r(5), r(5), eps=1e-5, affine=(True, True),
+          p=0.0, seed=0),
+        S("dropout p=0.3, 3-D", r(2, 3, 4), r(2, 3, 4), r(4), r(4), eps=1e-5,
+          affine=(True, True), p=0.3, seed=11),
+        S("transposed, weight only, p=0.5", tr((4, 3)), tr((4, 3)), r(3), eps=1e-5,
+          affine=(True, False), p=0.5, seed=5),
+        S("no affine, p=1 (branch dropped)", r(2, 4), r(2, 4), eps=0.1, affine=(False, False),
+          p=1.0, seed=3),
+    ],
+    "AddDropout": [
+        S("p=0.3", r(4, 5), r(4, 5), p=0.3, seed=42),
+        S("p=0.5, transposed", tr((5, 4)), tr((5, 4)), p=0.5, seed=7),
+        S("p=0 (a plain add)", r(3, 2), r(3, 2), p=0.0, seed=1),
+    ],
     "Embedding": [
         S("repeated indices", r(5, 3), indices=_emb_idx, padding_idx=None),
         S("padding_idx", r(5, 3), indices=_emb_idx, padding_idx=0, numeric_fix=_zero_row(0)),

@@ -62,7 +62,22 @@ class _FeedForwardAndNorms(nn.Module):
 
     def _add_norm(self, x: Tensor, sublayer: Callable[[Tensor], Tensor], norm: nn.LayerNorm,
                   dropout: nn.Dropout) -> Tensor:
-        """The Add & Norm box around ``sublayer``, post-norm or pre-norm."""
+        """The Add & Norm box around ``sublayer``, post-norm or pre-norm.
+
+        Post-norm, LayerNorm(x + Dropout(y)), is one op (``F.add_norm``) instead of three
+        (one pass over the activations instead of three, each way); pre-norm's residual
+        x + Dropout(y) is one op too (``F.add_dropout``). Both take the ``norm`` and
+        ``dropout`` modules' parameters and p, and give the same numbers and random
+        stream as calling the modules. A norm or dropout replaced by another kind of
+        module is called as it is.
+        """
+        if type(norm) is nn.LayerNorm and type(dropout) is nn.Dropout:
+            p = dropout.p if dropout.training else 0.0
+            if self.norm_first:
+                return F.add_dropout(x, sublayer(norm(x)), p)                # (B, T, D)
+            return F.add_norm(x, sublayer(x), norm.normalized_shape, norm.weight, norm.bias,
+                              norm.eps, p)                                  # (B, T, D)
+        # a norm or dropout replaced by another module (an RMSNorm, say): call it as it is
         if self.norm_first:
             return x + dropout(sublayer(norm(x)))   # (B, T, D)
         return norm(x + dropout(sublayer(x)))       # (B, T, D)

@@ -16,6 +16,8 @@ input checks they share):
     fused        relu gelu softmax log_softmax cross_entropy nll_loss mse_loss layer_norm
                  dropout embedding one_hot
     attention    scaled_dot_product_attention multi_head_attention
+    add_norm     add_norm (LayerNorm(x + dropout(y)), post-norm's Add & Norm) add_dropout
+                 (x + dropout(y), pre-norm's residual): the Transformer's box as one op
 
 and the torch.X functions of issue 15 (elementwise: sin cos rsqrt square sign; reduce: norm):
 
@@ -44,6 +46,7 @@ from .shape import (broadcast_to, cat, chunk, expand, flatten, getitem, index_pu
 from .linalg import linear, linear_activation, matmul
 from .fused import dropout, embedding, gelu, layer_norm, log_softmax, one_hot, relu, softmax
 from .attention import multi_head_attention, scaled_dot_product_attention
+from .add_norm import add_dropout, add_norm
 from .elementwise import cos, rsqrt, sign, sin, square
 from .reduce import norm
 from . import return_types
@@ -63,6 +66,7 @@ __all__ = [
     "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "dropout",
     "embedding", "one_hot", "scaled_dot_product_attention", "multi_head_attention",
+    "add_norm", "add_dropout",
     # issue 15
     "sin", "cos", "rsqrt", "square", "sign", "norm", "return_types", "max", "min", "argmax",
     "argmin", "topk", "sort", "gather", "scatter", "index_select", "index_fill",

@@ -6,7 +6,8 @@ signatures and caches' meaning.
     _threads.py   serial twin or prange per call (``launch``), BLAS held to one thread
     _tiles.py     tile copies, mask compaction and packed layouts of the attention kernels
     _cache.py     clears Numba's on-disk cache when any file here changed
-    rows.py, pointwise.py, embedding.py, linalg.py, linear_act.py, attention.py, adam.py:
+    rows.py, pointwise.py, embedding.py, linalg.py, linear_act.py, attention.py, adam.py,
+    add_norm.py:
                   the kernels
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
@@ -27,6 +28,8 @@ import os
 
 from . import _cache
 from .adam import adam_step
+from .add_norm import (add_dropout_backward, add_dropout_forward, add_norm_backward,
+                       add_norm_forward)
 from .attention import (attention_backward, attention_forward, attention_weights_backward,
                         attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward

@@ -12,6 +12,8 @@ hold this package to PyTorch.
     attention.py  attention fused (no weights kept), attention_weights (heads merged,
                   weights kept and returned, dropout)
     adam.py       adam_step (one Adam/AdamW update)
+    add_norm.py   add_norm (LayerNorm(x + dropout(y)), post-norm's Add & Norm), add_dropout
+                  (x + dropout(y), pre-norm's residual)
 
 The contract, in brief:
 
@@ -34,6 +36,8 @@ backend.
 from __future__ import annotations
 
 from .adam import adam_step
+from .add_norm import (add_dropout_backward, add_dropout_forward, add_norm_backward,
+                       add_norm_forward)
 from .attention import (attention_backward, attention_forward, attention_weights_backward,
                         attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
