@@ -6,16 +6,18 @@ A chain of ops on (4, 8) float32 tensors, so small that the arithmetic is a frac
 µs and what is left is the engine: ``Function.apply``, the graph node, Tensor creation,
 saved-version checks, the backward walk, gradient accumulation, module calls.
 
-Rows (µs per op, or per call where the row says so; medians of interleaved runs,
-``harness.compare``):
+Rows (µs per op, or per the unit the row names; medians of interleaved runs, timed as
+``harness.compare`` does, with this process's CPU time unless ``--wall``):
 
-    numpy floor          the same chain on bare ndarrays: the arithmetic itself
-    Function.apply       ``Add.apply(x, y)`` directly, grad off: the engine alone
-    forward, no_grad     ``(x * w + b).tanh().reshape(...)``, operators, under no_grad
-    forward, grad        the same with a parameter that requires grad: a graph is built
-    forward + backward   the same, then ``backward()``; per op of the forward chain
-    Linear call          ``nn.Linear(8, 8)(x)`` under no_grad, µs per module call
-    zero_grad            ``Module.zero_grad()`` on 8 Linear layers, µs per parameter
+    numpy floor            the same chain on bare ndarrays: the arithmetic itself
+    Function.apply         ``Add.apply(x, b)`` directly, grad off: the engine alone
+    forward, no_grad       ``(x * w + b).tanh().reshape(...)``, operators, under no_grad
+                           (operators add the functional layer's checks to the engine)
+    forward, grad          the same with a ``w`` that requires grad: a graph is built
+    forward + backward     the same, then ``.sum().backward()``; per op of the chain
+    backward (difference)  (forward + backward) - (forward, grad), per graph node
+    Linear call, no_grad   ``nn.Linear(8, 8)(x)``, µs per module call
+    zero_grad (Module)     ``Module.zero_grad()`` on 8 Linear layers, µs per parameter
 
 With ``--before REV`` the package ``minitensor/`` at git revision REV is exported to a
 temporary directory and both trees are measured in their own processes, alternated
@@ -27,12 +29,15 @@ NumPy backend for both).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from . import harness
 
@@ -59,7 +64,7 @@ def _cases() -> dict:
     w_np = rng.standard_normal(SHAPE).astype(np.float32)
     b_np = rng.standard_normal(SHAPE).astype(np.float32)
     x = mt.tensor(x_np)
-    w_const, b = mt.tensor(w_np), mt.tensor(b_np)
+    b = mt.tensor(b_np)
     w_param = mt.tensor(w_np, requires_grad=True)
     n_ops = CHAIN * OPS_PER_BLOCK
 
@@ -95,17 +100,18 @@ def _cases() -> dict:
     linear = nn.Linear(SHAPE[1], SHAPE[1])
     model = nn.Sequential(*[nn.Linear(SHAPE[1], SHAPE[1]) for _ in range(8)])
     n_params = len(list(model.parameters()))
-    model(x).sum().backward()
 
     def linear_call():
         with mt.no_grad():
             for _ in range(n_ops):
                 linear(x)
 
+    params = list(model.parameters())
+    grads = [mt.zeros_like(p) for p in params]
+
     def zero_grad():
-        for p in model.parameters():  # a gradient to clear, as after a backward
-            if p.grad is None:
-                p.grad = mt.zeros_like(p)
+        for p, g in zip(params, grads):  # a gradient to clear, as after a backward
+            p.grad = g
         model.zero_grad()
 
     return {
@@ -115,20 +121,56 @@ def _cases() -> dict:
         "forward, grad": (forward_grad, n_ops, "op"),
         "forward + backward": (forward_backward, n_ops + 1, "op"),
         "Linear call, no_grad": (linear_call, n_ops, "call"),
-        "zero_grad": (zero_grad, n_params, "param"),
+        "zero_grad (Module)": (zero_grad, n_params, "param"),
     }
 
 
-def measure(settings: harness.Settings) -> list:
+def _compare(fns: dict, settings: harness.Settings, clock) -> dict:
+    """``harness.compare``'s protocol (warm-up, calls per run calibrated to
+    ``min_run_time``, runs interleaved, garbage collector off inside a run) timed with
+    ``clock``: ``time.perf_counter`` (wall) or ``time.process_time`` (this process's CPU
+    time, which leaves out the time other processes held the core: these rows are
+    single-threaded, so on a shared machine it is the steadier measure)."""
+    def run(fn, number):
+        gc.disable()
+        try:
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            return (clock() - t0) / number
+        finally:
+            gc.enable()
+
+    numbers = {}
+    for name, fn in fns.items():
+        for _ in range(settings.warmup):
+            fn()
+        once = run(fn, 1)
+        numbers[name] = max(1, min(10_000, math.ceil(settings.min_run_time / max(once, 1e-7))))
+    timings = {name: harness.Timing(number=n) for name, n in numbers.items()}
+    for _ in range(settings.repeat):
+        for name, fn in fns.items():
+            gc.collect(1)
+            timings[name].runs.append(run(fn, numbers[name]))
+    return timings
+
+
+def measure(settings: harness.Settings, cpu_time: bool = False) -> list:
     """The rows of this process's tree: µs per unit, median and min-max over runs."""
     cases = _cases()
-    timings = harness.compare({name: fn for name, (fn, _, _) in cases.items()}, settings)
+    fns = {name: fn for name, (fn, _, _) in cases.items()}
+    timings = _compare(fns, settings, time.process_time if cpu_time else time.perf_counter)
     rows = []
     for name, (_, divisor, unit) in cases.items():
         t = timings[name]
         rows.append({"name": name, "unit": unit, "us": t.median / divisor * 1e6,
                      "min_us": t.min / divisor * 1e6,
                      "max_us": max(t.runs) / divisor * 1e6})
+    # The backward walk alone: (forward + backward) - (forward, grad), per graph node.
+    nodes = cases["forward + backward"][1]
+    backward = timings["forward + backward"].median - timings["forward, grad"].median
+    rows.insert(5, {"name": "backward (difference)", "unit": "node",
+                    "us": backward / nodes * 1e6, "min_us": None, "max_us": None})
     return rows
 
 
@@ -140,18 +182,19 @@ def _export(rev: str, into: str) -> str:
     return into
 
 
-def _child(source: str, quick: bool) -> dict:
+def _child(source: str, quick: bool, wall: bool) -> dict:
     env = dict(os.environ, MINITENSOR_BACKEND="numpy")
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     args = [sys.executable, "-m", "bench.dispatch", "--child", "--source", source]
-    res = subprocess.run(args + (["--quick"] if quick else []), cwd=ROOT, env=env,
+    args += (["--quick"] if quick else []) + (["--wall"] if wall else [])
+    res = subprocess.run(args, cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=1800)
     if res.returncode != 0:
         raise RuntimeError(f"bench.dispatch child ({source}) failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def compare_trees(rev: str, rounds: int, quick: bool, log=print) -> list:
+def compare_trees(rev: str, rounds: int, quick: bool, wall: bool, log=print) -> list:
     """Rows with before (REV) and after (this tree), each tree in its own processes."""
     with tempfile.TemporaryDirectory(prefix="minitensor-before-") as tmp:
         trees = {"before": _export(rev, tmp), "after": ROOT}
@@ -159,7 +202,7 @@ def compare_trees(rev: str, rounds: int, quick: bool, log=print) -> list:
         names = list(trees)
         for r in range(rounds):
             for name in names[r % 2:] + names[:r % 2]:
-                runs[name].append(_child(trees[name], quick))
+                runs[name].append(_child(trees[name], quick, wall))
                 log(f"    round {r + 1}/{rounds} {name}: done")
     rows = []
     for i, row in enumerate(runs["after"][0]["rows"]):
@@ -180,6 +223,8 @@ def main(argv: list | None = None) -> None:
                    help="also measure minitensor/ at this git revision (own processes)")
     p.add_argument("--rounds", type=int, default=5, help="processes per tree with --before")
     p.add_argument("--json", metavar="PATH", help="also write the rows to PATH")
+    p.add_argument("--wall", action="store_true",
+                   help="time with the wall clock (default: this process's CPU time)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--source", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -189,20 +234,21 @@ def main(argv: list | None = None) -> None:
         sys.path.insert(0, args.source)
         import minitensor
         assert os.path.dirname(minitensor.__file__).startswith(os.path.abspath(args.source))
-        print(json.dumps({"rows": measure(settings)}))
+        print(json.dumps({"rows": measure(settings, cpu_time=not args.wall)}))
         return
 
     load_start = os.getloadavg()[0]
     if args.before:
-        rows = compare_trees(args.before, args.rounds, args.quick)
+        rows = compare_trees(args.before, args.rounds, args.quick, args.wall)
         columns = [c for c in COLUMNS if c[0] != "us"]
         protocol = (f"before = minitensor/ at {args.before}, after = this tree; each in its own "
                     f"process, {args.rounds} rounds alternated, MINITENSOR_BACKEND=numpy; "
                     "median over processes of each process's median")
     else:
-        rows = measure(settings)
+        rows = measure(settings, cpu_time=not args.wall)
         for r in rows:
-            r["spread"] = f"{r['min_us']:.2f}-{r['max_us']:.2f}"
+            if r["min_us"] is not None:
+                r["spread"] = f"{r['min_us']:.2f}-{r['max_us']:.2f}"
         columns = [c for c in COLUMNS if c[0] in ("name", "unit", "us", "spread")]
         columns[-1] = ("spread", "min-max", "")
         import minitensor
@@ -211,7 +257,9 @@ def main(argv: list | None = None) -> None:
     print(f"CPU      {harness.cpu_model()} ({os.cpu_count()} cores)")
     print(f"load     1-min load average {load_start:.2f} at start, {load_end:.2f} at end "
           "(background load makes every number noisy; compare ratios from one run)")
-    print(f"protocol {protocol}")
+    clock = "the wall clock (time.perf_counter)" if args.wall else \
+        "this process's CPU time (time.process_time; --wall for the wall clock)"
+    print(f"protocol {protocol}; timed with {clock}")
     print(f"chain    {CHAIN} x (mul, add, tanh, reshape) on {SHAPE} float32\n")
     print(harness.format_table(rows, columns))
     if args.json:

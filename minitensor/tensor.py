@@ -27,6 +27,9 @@ from .dtypes import DEFAULT_DTYPE, as_dtype, describe, supported_list
 from .errors import DTypeError, ShapeError
 
 
+_new = object.__new__
+
+
 class VersionCounter:
     """A mutable counter shared by a tensor and its views; in-place ops bump it."""
 
@@ -58,13 +61,21 @@ class Tensor:
         self._output_index = 0  # which output of ``_node`` this is (multi-output ops)
         self._requires_grad = node is not None
         self._version_counter = VersionCounter()
-        self._hooks: list[Callable] = []
+        self._hooks: list[Callable] | tuple = ()  # a list once a hook is registered
 
     @classmethod
     def _make(cls, data: np.ndarray, node) -> "Tensor":
-        """Wrap an array without copying or checking (used by the engine and ops)."""
-        t = cls.__new__(cls)
-        t._init(data, node)
+        """Wrap an array without copying or checking (used by the engine and ops).
+
+        ``_init``'s fields, written out: this runs once per op output."""
+        t = _new(cls)
+        t._data = data
+        t.grad = None
+        t._node = node
+        t._output_index = 0
+        t._requires_grad = node is not None
+        t._version_counter = VersionCounter()
+        t._hooks = ()
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -189,7 +200,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         if self._node is not None:
-            self._node.retained[self._output_index] = weakref.ref(self)
+            self._node.retain(self._output_index, weakref.ref(self))
 
     def register_hook(self, hook: Callable):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
@@ -197,8 +208,12 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that "
                                "doesn't require gradient")
-        hooks = self._hooks if self._node is None else \
-            self._node.hooks.setdefault(self._output_index, [])
+        if self._node is not None:
+            hooks = self._node.hooks_of(self._output_index)
+        else:
+            if not self._hooks:
+                self._hooks = []
+            hooks = self._hooks
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
