@@ -211,7 +211,7 @@ class Tensor:
         if self._node is not None:
             hooks = self._node.hooks_of(self._output_index)
         else:
-            if not self._hooks:
+            if not isinstance(self._hooks, list):  # the first hook: a list of its own
                 self._hooks = []
             hooks = self._hooks
         hooks.append(hook)
