@@ -431,13 +431,13 @@ def _accumulate_leaf(leaf, g: np.ndarray) -> None:
     if grad is None:
         # A new array: the same g may also be the gradient of another input (Add returns
         # one g for both), and optimizers/clipping modify .grad in place.
-        leaf.grad = Tensor._make(g.astype(dtype) if g.dtype != dtype else np.array(g, copy=True), None)
+        owned = g.astype(dtype) if g.dtype != dtype else np.array(g, copy=True)
+        leaf.grad = Tensor._make(owned, None)
     else:
         grad.data = grad._data + g.astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- anomaly mode
-
 
 
 def _user_code_location() -> str:

@@ -27,9 +27,6 @@ from .dtypes import DEFAULT_DTYPE, as_dtype, describe, supported_list
 from .errors import DTypeError, ShapeError
 
 
-_new = object.__new__
-
-
 class VersionCounter:
     """A mutable counter shared by a tensor and its views; in-place ops bump it."""
 
@@ -65,17 +62,9 @@ class Tensor:
 
     @classmethod
     def _make(cls, data: np.ndarray, node) -> "Tensor":
-        """Wrap an array without copying or checking (used by the engine and ops).
-
-        ``_init``'s fields, written out: this runs once per op output."""
-        t = _new(cls)
-        t._data = data
-        t.grad = None
-        t._node = node
-        t._output_index = 0
-        t._requires_grad = node is not None
-        t._version_counter = VersionCounter()
-        t._hooks = ()
+        """Wrap an array without copying or checking (used by the engine and ops)."""
+        t = cls.__new__(cls)
+        t._init(data, node)
         return t
 
     # ------------------------------------------------------------------ attributes
