@@ -1,4 +1,5 @@
-"""The autograd engine: ``Function`` (one op), ``Context`` (one graph node) and ``backward``.
+"""The autograd engine: ``Function`` (one op) and ``backward``; the graph node
+(``Context``) is in context.py.
 
 How a training step flows through this file:
 
@@ -23,19 +24,25 @@ from __future__ import annotations
 
 import os
 import traceback
-import weakref
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import grad_mode
 from .backward_step import BackwardStep
-from .tensor import Tensor, VersionCounter
+# _flatten_saved is read from here by the profiler and viz.
+from .context import Context, _flatten_saved  # noqa: F401
+from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # log(0) = -inf, 1/0 = inf, ...: IEEE results, silently, as in PyTorch (detect_anomaly()
 # is the tool for finding where they first appear).
 _QUIET = dict(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+# NumPy >= 2 keeps its error state in a context variable, and ``np.errstate`` used as a
+# decorator sets and resets it per call, reentrantly, at about half the cost of entering a
+# new ``with np.errstate(...)`` block. NumPy 1.x's decorator form shares one state per
+# decorated function, which a reentrant call would overwrite: there, a plain ``with``.
+_ERRSTATE_DECORATES = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 # Who watches ops run: a tuple of observers (the profiler, ``viz.capture``), empty almost
 # always. ``apply`` and the backward loop test it once per op, so an engine nobody watches
@@ -56,105 +63,34 @@ def remove_observer(observer) -> None:
     _observers = tuple(o for o in _observers if o is not observer)
 
 
-class Context:
-    """One node of the graph: what an op application remembers for its backward.
-
-    Attributes an op may use:
-        needs_input_grad: tuple of bools, one per tensor input (skip work for False).
-        saved_arrays: the arrays given to ``save_for_backward`` (checked on access).
-        n_outputs: how many tensors forward returned (1 for almost every op).
-        Any other attribute an op sets on ``ctx`` in forward (axis, shapes, ...).
-    Set by watchers: ``created_at`` (``detect_anomaly``, ``viz.capture``) and
-    ``module_path`` (``viz.capture``: which module call made the op).
-    """
-
-    def __init__(self, op: type, inputs: tuple, requires_grad: bool):
-        self.op = op
-        self.requires_grad = requires_grad
-        # Parent of input i: its node (non-leaf), the tensor itself (leaf that requires
-        # grad), or None (no gradient flows there).
-        self.parents = tuple([_parent_of(t) for t in inputs]) if requires_grad else ()
-        # Which output of its parent node each input is (always 0 but after a
-        # multi-output op).
-        self.parent_slots = tuple([t._output_index for t in inputs]) if requires_grad else ()
-        self.needs_input_grad = tuple([p is not None for p in self.parents]) if requires_grad \
-            else (False,) * len(inputs)
-        arrays = [t._data for t in inputs]
-        self.input_shapes = tuple([a.shape for a in arrays])
-        self.input_dtypes = tuple([a.dtype for a in arrays])
-        self._saved: tuple | None = ()
-        self._saved_versions: list[tuple[VersionCounter, int]] = []
-        self._freed = False
-        self.n_outputs = 1
-        self.hooks: dict[int, list[Callable]] = {}  # gradient hooks of output i (non-leaf)
-        self.retained: dict[int, weakref.ref] = {}  # output i, when it called retain_grad()
-        self.created_at: str | None = None     # user code location (anomaly mode only)
-        self.output_is_view = False            # output shares memory with input 0 (is_view ops)
-
-    @property
-    def name(self) -> str:
-        return self.op.__name__
-
-    def __repr__(self) -> str:
-        return f"<{self.name}Backward>"
-
-    def save_for_backward(self, *arrays: Any) -> None:
-        """Keep ``arrays`` for backward. A no-op when no gradient will be needed."""
-        if self.requires_grad:
-            self._saved = arrays
-
-    @property
-    def saved_arrays(self) -> tuple:
-        if self._freed:
-            raise RuntimeError(
-                f"{self.name}.backward: trying to backward through the graph a second time "
-                "(its saved arrays were freed after the first backward). "
-                "Pass retain_graph=True to the first backward() if you need to call it twice.")
-        for counter, expected in self._saved_versions:
-            if counter.value != expected:
-                raise RuntimeError(
-                    f"{self.name}.backward: one of the arrays needed for gradient computation "
-                    f"has been modified by an in-place operation (it is at version "
-                    f"{counter.value}; expected version {expected}). Use an out-of-place op "
-                    "instead, or .clone() the tensor before modifying it.")
-        return self._saved
-
-    def _record_saved_versions(self, inputs: tuple, outputs: tuple) -> None:
-        """Remember the version of every tensor whose array was saved (in-place detection).
-
-        A saved array may also be a *view* of an input (Linear keeps ``x.reshape(-1, C)``,
-        kernels flatten rows), so memory overlap counts, not only identity.
-        """
-        tensors = (*inputs, *outputs)
-        for array in _flatten_saved(self._saved):
-            if not isinstance(array, np.ndarray):
-                continue
-            for t in tensors:
-                if t._data is array or np.may_share_memory(t._data, array):
-                    self._saved_versions.append((t._version_counter, t._version_counter.value))
-                    break
-
-    def release(self) -> None:
-        """Drop saved arrays (called after this node's backward unless retain_graph)."""
-        self._saved = None
-        self._freed = True
+# op.forward / op.backward -> the same function under _QUIET (one entry per op function
+# ever run: a few hundred). Keyed by the function itself, so an op whose forward is
+# replaced (a test's monkeypatch) gets a fresh entry.
+_QUIET_VERSIONS: dict[Callable, Callable] = {}
+# needs_input_grad of a node that records nothing, by number of inputs.
+_NO_GRAD_NEEDED = [(False,) * n for n in range(8)]
 
 
-def _flatten_saved(saved: tuple):
-    """Saved items, looking one level into kernel caches (tuples, lists, dicts)."""
-    for item in saved:
-        if isinstance(item, dict):
-            yield from item.values()
-        elif isinstance(item, (tuple, list)):
-            yield from item
-        else:
-            yield item
+def _quiet(fn: Callable) -> Callable:
+    """``fn`` running with NumPy's floating-point warnings off (made once per function)."""
+    quiet = _QUIET_VERSIONS.get(fn)
+    if quiet is None:
+        if _ERRSTATE_DECORATES:
+            quiet = np.errstate(**_QUIET)(fn)
+        else:  # pragma: no cover - NumPy 1.x
+            def quiet(*args, **kwargs):
+                with np.errstate(**_QUIET):
+                    return fn(*args, **kwargs)
+        _QUIET_VERSIONS[fn] = quiet
+    return quiet
 
 
-def _parent_of(t):
-    if not t.requires_grad:
-        return None
-    return t._node if t._node is not None else t
+def _recording_node(op: type, inputs: tuple, arrays: list) -> Context:
+    """A graph node for ``op`` applied to ``inputs`` (whose arrays are ``arrays``)."""
+    node = Context.__new__(Context)
+    node.op = op
+    node._record_inputs(inputs, arrays)
+    return node
 
 
 class Function:
@@ -191,16 +127,32 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays and (if needed) record a graph node."""
-        requires_grad = grad_mode.is_grad_enabled() and any([t._requires_grad for t in inputs])
-        ctx = Context(cls, inputs, requires_grad)
-        anomaly = grad_mode.is_anomaly_enabled()
+        # This runs for every op, so it is written for speed: loops rather than
+        # comprehensions (Python 3.11 makes a function object per comprehension),
+        # module-level flags read directly, and a node that records nothing is given
+        # only what forward may read.
+        arrays = []
+        requires_grad = False
+        for t in inputs:
+            arrays.append(t._data)
+            if t._requires_grad:
+                requires_grad = True
+        if requires_grad and grad_mode._grad_enabled:
+            ctx = _recording_node(cls, inputs, arrays)
+        else:
+            requires_grad = False
+            ctx = Context.__new__(Context)
+            ctx.op = cls
+            n = len(arrays)
+            ctx.needs_input_grad = _NO_GRAD_NEEDED[n] if n < 8 else (False,) * n
+            ctx._input_arrays = arrays
+        anomaly = grad_mode._anomaly_enabled
         if anomaly:
             ctx.created_at = _user_code_location()
-        observers = _observers
-        if observers:
-            return _observed_apply(cls, ctx, inputs, attrs, requires_grad, anomaly, observers)
-        with np.errstate(**_QUIET):
-            out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
+        if _observers:
+            return _observed_apply(cls, ctx, inputs, attrs, requires_grad, anomaly, _observers)
+        forward = cls.forward
+        out = (_QUIET_VERSIONS.get(forward) or _quiet(forward))(ctx, *arrays, **attrs)
         return _wrap(cls, ctx, inputs, out, requires_grad, anomaly)
 
 
@@ -226,14 +178,15 @@ def _wrap(cls, ctx: Context, inputs: tuple, out, requires_grad: bool, anomaly: b
     """The forward's array(s) as Tensor(s) on ``ctx`` (the graph node, if recording)."""
     if isinstance(out, tuple):
         return _wrap_outputs(cls, ctx, inputs, out, requires_grad, anomaly)
-    out = np.asarray(out)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
     if anomaly:
         _check_finite(out, f"{cls.__name__} forward produced NaN/Inf in its output", ctx)
     result = Tensor._make(out, ctx if requires_grad else None)
-    if cls.is_view and inputs and np.may_share_memory(out, inputs[0].data):
+    if cls.is_view and inputs and np.may_share_memory(out, inputs[0]._data):
         result._version_counter = inputs[0]._version_counter
         ctx.output_is_view = True
-    if requires_grad:
+    if requires_grad and ctx._saved:
         ctx._record_saved_versions(inputs, (result,))
     return result
 
@@ -250,7 +203,7 @@ def _wrap_outputs(cls, ctx: Context, inputs: tuple, arrays: tuple, requires_grad
         t._output_index = i
         results.append(t)
     ctx.n_outputs = len(results)
-    if requires_grad:
+    if requires_grad and ctx._saved:
         ctx._record_saved_versions(inputs, tuple(results))
     return tuple(results)
 
@@ -335,39 +288,22 @@ def _run_backward(root, gradient: np.ndarray, retain_graph: bool, steps: bool):
             node = ready.pop()
             grad = pending.pop(node, None)
             grads: tuple = ()
+            parents = node.parents
             if grad is not None:
-                if node.hooks or node.retained:
-                    grad = _run_node_hooks(node, grad)
-                observers = _observers
-                if observers:
-                    for o in observers:
-                        o.op_begin(node.op, node, "backward")
-                try:
-                    with np.errstate(**_QUIET):
-                        grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
-                            else node.op.backward(node, grad)
-                except BaseException:
-                    for o in reversed(observers):
-                        o.op_abort()
-                    raise
-                if not isinstance(grads, tuple):
-                    grads = (grads,)
-                if observers:
-                    grad_in = tuple(grad) if node.n_outputs > 1 else (grad,)
-                    for o in reversed(observers):
-                        o.op_end(node.op, node, "backward", grad_in, grads, None)
-                if len(grads) != len(node.parents):
+                grads = _run_node(node, grad)
+                if len(grads) != len(parents):
                     raise AssertionError(f"{node.name}.backward returned {len(grads)} gradients "
-                                         f"for {len(node.parents)} inputs")
+                                         f"for {len(parents)} inputs")
                 if not retain_graph:
-                    node.release()
-            sent = [None] * len(node.parents) if steps else None
-            for i, parent in enumerate(node.parents):
+                    node._saved = None  # node.release(), inline: this loop runs per node
+                    node._freed = True
+            sent = [None] * len(parents) if steps else None
+            for i, parent in enumerate(parents):
                 if parent is None:
                     continue
                 g = grads[i] if grads else None
                 if g is not None:
-                    g = _fit_to_input(np.asarray(g), node, i)
+                    g = _fit_to_input(g, node, i)
                     if anomaly:
                         _check_finite(g, f"{node.name}Backward returned NaN/Inf in the gradient "
                                          f"of input {i}", node)
@@ -375,19 +311,58 @@ def _run_backward(root, gradient: np.ndarray, retain_graph: bool, steps: bool):
                         sent[i] = g
                 if isinstance(parent, Context):
                     if g is not None:
-                        _add_pending(pending, parent, node.parent_slots[i], g)
-                    consumers[parent] -= 1
-                    if consumers[parent] == 0:
+                        if parent.n_outputs == 1:  # _add_pending, inline: once per edge
+                            waiting = pending.get(parent)
+                            pending[parent] = g if waiting is None else waiting + g
+                        else:
+                            _add_pending(pending, parent, node.parent_slots[i], g)
+                    left = consumers[parent] - 1
+                    consumers[parent] = left
+                    if not left:
                         ready.append(parent)
                 elif g is not None:
-                    leaf_grads[parent] = g if parent not in leaf_grads else leaf_grads[parent] + g
+                    summed = leaf_grads.get(parent)
+                    leaf_grads[parent] = g if summed is None else summed + g
             if steps:
                 grad_in = () if grad is None else tuple(grad) if node.n_outputs > 1 else (grad,)
                 with grad_mode.set_grad_enabled(outer_grad_mode):  # the caller's mode while paused
                     yield BackwardStep(node, node.name, node.created_at, grad_in, tuple(sent),
-                                       node.parents)
+                                       parents)
         for leaf, g in leaf_grads.items():
             _accumulate_leaf(leaf, g)
+
+
+def _run_node(node: Context, grad) -> tuple:
+    """Call ``node``'s backward on the gradient of its output(s); one gradient per input."""
+    if node.hooks or node.retained:
+        grad = _run_node_hooks(node, grad)
+    observers = _observers
+    if observers:
+        return _observed_backward(node, grad, observers)
+    backward_fn = node.op.backward
+    quiet = _QUIET_VERSIONS.get(backward_fn) or _quiet(backward_fn)
+    grads = quiet(node, *grad) if node.n_outputs > 1 else quiet(node, grad)
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def _observed_backward(node: Context, grad, observers: tuple) -> tuple:
+    """``_run_node``'s backward call with every observer told before and after."""
+    for o in observers:
+        o.op_begin(node.op, node, "backward")
+    try:
+        with np.errstate(**_QUIET):
+            grads = node.op.backward(node, *grad) if node.n_outputs > 1 \
+                else node.op.backward(node, grad)
+    except BaseException:
+        for o in reversed(observers):
+            o.op_abort()
+        raise
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    grad_in = tuple(grad) if node.n_outputs > 1 else (grad,)
+    for o in reversed(observers):
+        o.op_end(node.op, node, "backward", grad_in, grads, None)
+    return grads
 
 
 def _add_pending(pending: dict, node: Context, slot: int, g: np.ndarray) -> None:
@@ -417,10 +392,15 @@ def _count_consumers(root: Context) -> dict[Context, int]:
     return counts
 
 
-def _fit_to_input(g: np.ndarray, node: Context, i: int) -> np.ndarray:
-    g = unbroadcast(g, node.input_shapes[i], node.name)
-    dtype = node.input_dtypes[i]
-    return g.astype(dtype, copy=False) if g.dtype != dtype else g
+def _fit_to_input(g, node: Context, i: int) -> np.ndarray:
+    """Gradient ``g`` of input ``i`` as an array of that input's shape and dtype."""
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)
+    shape = node._input_shapes[i]
+    if g.shape != shape:
+        g = unbroadcast(g, shape, node.name)
+    dtype = node._input_dtypes[i]
+    return g if g.dtype is dtype or g.dtype == dtype else g.astype(dtype)
 
 
 def _run_node_hooks(node: Context, grad):
@@ -446,13 +426,15 @@ def _accumulate_leaf(leaf, g: np.ndarray) -> None:
         replaced = hook(Tensor._make(g, None))
         if replaced is not None:
             g = np.asarray(replaced.data if isinstance(replaced, Tensor) else replaced)
-    g = g.astype(leaf.data.dtype, copy=False)
-    if leaf.grad is None:
-        # Copy: the same array may also be the gradient of another input (Add returns
+    dtype = leaf._data.dtype
+    grad = leaf.grad
+    if grad is None:
+        # A new array: the same g may also be the gradient of another input (Add returns
         # one g for both), and optimizers/clipping modify .grad in place.
-        leaf.grad = Tensor._make(np.array(g, copy=True), None)
+        owned = g.astype(dtype) if g.dtype != dtype else np.array(g, copy=True)
+        leaf.grad = Tensor._make(owned, None)
     else:
-        leaf.grad.data = leaf.grad.data + g
+        grad.data = grad._data + g.astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- anomaly mode

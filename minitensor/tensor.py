@@ -58,7 +58,7 @@ class Tensor:
         self._output_index = 0  # which output of ``_node`` this is (multi-output ops)
         self._requires_grad = node is not None
         self._version_counter = VersionCounter()
-        self._hooks: list[Callable] = []
+        self._hooks: list[Callable] | tuple = ()  # a list once a hook is registered
 
     @classmethod
     def _make(cls, data: np.ndarray, node) -> "Tensor":
@@ -189,7 +189,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         if self._node is not None:
-            self._node.retained[self._output_index] = weakref.ref(self)
+            self._node.retain(self._output_index, weakref.ref(self))
 
     def register_hook(self, hook: Callable):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
@@ -197,8 +197,12 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that "
                                "doesn't require gradient")
-        hooks = self._hooks if self._node is None else \
-            self._node.hooks.setdefault(self._output_index, [])
+        if self._node is not None:
+            hooks = self._node.hooks_of(self._output_index)
+        else:
+            if not isinstance(self._hooks, list):  # the first hook: a list of its own
+                self._hooks = []
+            hooks = self._hooks
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 

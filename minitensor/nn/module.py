@@ -121,10 +121,18 @@ class Module:
 
     def __getattr__(self, name: str):
         # Only called when normal lookup fails: search the registries, else fail loudly.
+        # Every ``self.weight`` or ``self.layer`` in a forward lands here, so the three
+        # registries are tried one by one, without building a tuple or running a loop.
         d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if registry in d and name in d[registry]:
-                return d[registry][name]
+        params = d.get("_parameters", ())
+        if name in params:
+            return params[name]
+        buffers = d.get("_buffers", ())
+        if name in buffers:
+            return buffers[name]
+        modules = d.get("_modules", ())
+        if name in modules:
+            return modules[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
