@@ -16,6 +16,7 @@ from ..ops import shape as S
 from ..tensor import Tensor, as_tensor
 from ._checks import _as_index_array, _axes_arg, _broadcast_shape, _normalize_axis, _pick
 
+
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -25,7 +26,7 @@ def _shape_arg(shape) -> tuple:
 def reshape(x: Tensor, *shape) -> Tensor:
     """View x with a new shape; one dimension may be -1 (inferred)."""
     shape = _shape_arg(shape)
-    known = int(np.prod([s for s in shape if s != -1]))
+    known = math.prod(s for s in shape if s != -1)
     n = x.data.size
     if shape.count(-1) > 1 or (-1 in shape and (known == 0 or n % known)) or \
             (-1 not in shape and known != n):
