@@ -161,7 +161,7 @@ def _dropout_tile(w, base, seed, threshold, scale, zero, factors, dropped):
 # ------------------------------------------- per-tile softmax of the multi-head kernels
 
 
-@njit(**_JIT, fastmath=_SUM_FLAGS)
+@njit(**_JIT)
 def _masked_softmax(w, mask, b, h, has_mask, scale):
     """w (L, S) scores -> softmax(w * scale + mask) in place (mask (B|1, H|1, L|1, S)).
     A row whose keys are all masked -> zeros. The exponentials run over the flat tile."""
@@ -202,7 +202,7 @@ def _one_query_weights(qsrc, ksrc, qc, kc, dk, mask, has_mask, scale, w, b, h):
     _masked_softmax(w, mask, b, h, has_mask, scale)
 
 
-@njit(**_JIT, fastmath=_SUM_FLAGS)
+@njit(**_JIT)
 def _weighted_rows(w, src, b, col, out, ob, ocol, acc):
     """out[ob, 0, ocol:ocol+W] = w[0] @ src[b, :, col:col+W] (acc (W,) scratch)."""
     acc[:] = 0
@@ -214,7 +214,7 @@ def _weighted_rows(w, src, b, col, out, ob, ocol, acc):
         out[ob, 0, ocol + np.uint64(e)] = acc[e]
 
 
-@njit(**_JIT, fastmath=_SUM_FLAGS)
+@njit(**_JIT)
 def _softmax_dropout_backward(ds, w, factors, dropout, dweights, has_dweights, b, h, scale):
     """ds (L, S): the gradient of the dropped weights -> that of the scores, in place:
     dp = ds * factors (+ dweights[b, h]);  ds = w * (dp - rowsum(dp * w)) * scale."""
