@@ -378,3 +378,29 @@ def test_weights_kernels_match_ref(name, dropout_p, dtype):
             assert g_nb.shape == g_ref.shape and g_nb.dtype == dtype
             np.testing.assert_allclose(g_nb, g_ref, rtol=RTOL[dtype],
                                        atol=atol * float(np.abs(dout).max()))
+
+
+@pytest.mark.parametrize("kind", ["causal", "padding", "none"])
+def test_op_routes_agree(monkeypatch, kind):
+    """ops/attention.py sends small tiles (L * S <= FUSED_MIN_SCORES) to the weights
+    kernels even without dropout; the fused route it no longer takes there gives the same
+    output and gradients (float64)."""
+    import minitensor as mt
+    from minitensor import functional as F
+    from minitensor.ops import attention as op
+
+    rng = np.random.default_rng(3)
+    B, H, L, D = 3, 2, 6, 4
+    x = rng.standard_normal((B, L, 3 * H * D))
+    mask = _key_padding(rng, B, L, [0, 2, 1]) if kind == "padding" else None
+    dout = rng.standard_normal((B, L, H * D))
+    results = []
+    for min_scores in (0, 10**9):                                  # fused, then weights
+        monkeypatch.setattr(op, "FUSED_MIN_SCORES", min_scores)
+        leaf = mt.tensor(x, requires_grad=True)
+        out = F.multi_head_attention(leaf, None, None, H, attn_mask=mask,
+                                     is_causal=kind == "causal")
+        (out * mt.tensor(dout)).sum().backward()
+        results.append((out.data, leaf.grad.data))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
