@@ -1,9 +1,9 @@
 """Milliseconds per call of the heads-merged attention kernels at the model's own shapes.
 
 ``attention_weights_forward`` / ``attention_weights_backward`` are what
-``transformer.MultiheadAttention`` calls whenever there is a padding mask, dropout, a KV
-cache or a need for the weights (the fused flash kernels only serve causal self-attention
-with none of those). The rows are the calls a training step or a greedy decoding step
+``transformer.MultiheadAttention`` runs on with dropout, with a need for the weights, or
+with at most 64 x 64 scores per head (``ops/attention.FUSED_MIN_SCORES``): every call of
+the default task, of decoding and of configs S and M. The rows are the calls a training step or a greedy decoding step
 makes, with the masks the model builds (float32):
 
     dates train   B64 H4 D16: encoder self (S 8, key padding), decoder self (T 11,
@@ -14,9 +14,10 @@ makes, with the masks the model builds (float32):
     config M      B32 H8 T64 D32, causal, dropout 0.1
 
 Run: ``python -m bench.attention_shapes [--threads N] [--compare MODULE]``. With
-``--compare minitensor.kernels.numba_cpu._attn_old`` (a copy of an older kernel file) both
-are timed in the same process, alternating, and the ratio is printed: on a shared
-machine only ratios measured in one run mean anything.
+``--compare some.module`` (e.g. an older ``numba_cpu/attention.py`` copied outside the
+package, so the package's cache stays valid) both are timed in the same process,
+alternating, and the ratio is printed: on a shared machine only ratios measured in one
+run mean anything. Kernels only; ``bench/attention_route.py`` times the op.
 """
 from __future__ import annotations
 
