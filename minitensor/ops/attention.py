@@ -17,6 +17,14 @@ from ..masks import causal_additive_mask
 from .registry import register
 
 
+# Up to this many scores per head (L * S) the weights kernels are used even when the fused
+# ones could be: on small tiles they are faster (no head split/merge copies, no 128 x 64
+# blocks for 11 x 11 data) and the weights they keep are small. bench/attention_route.py,
+# 1 thread, forward + backward: 2x at the default task's 11 x 11, 1.9x at 32 x 32, 1.4x
+# at 64 x 64; decoding (one query, 10-20 keys) 3.3-4.5x.
+FUSED_MIN_SCORES = 64 * 64
+
+
 @register
 class Attention(Function):
     """Per head h: $\\mathrm{dropout}(\\mathrm{softmax}(Q_h K_h^T \\cdot s + M)) V_h$, on
@@ -37,8 +45,9 @@ class Attention(Function):
     no visible key outputs zeros (weights zero) and gets zero gradient.
 
     Which kernel pair runs:
-        no weights needed, no dropout   attention_forward/backward: fused (online softmax;
-                                        the L x S matrix is never stored), on (B, H, T, D)
+        no weights needed, no dropout,  attention_forward/backward: fused (online softmax;
+        more than FUSED_MIN_SCORES      the L x S matrix is never stored), on (B, H, T, D)
+        scores per head
                                         arrays; the heads are split here and merged back
                                         in backward (array copies, not graph ops).
         otherwise                       attention_weights_forward/backward: the weights
@@ -48,7 +57,8 @@ class Attention(Function):
     def forward(ctx, *inputs, layout="q,k,v", num_heads=1, mask=None, is_causal=False, scale=1.0,
                 dropout_p=0.0, seed=0, need_weights=False):
         ctx.layout, ctx.num_heads = layout, num_heads
-        ctx.fused = not need_weights and dropout_p == 0.0
+        scores = inputs[0].shape[1] * inputs[-1].shape[1]                   # L * S per head
+        ctx.fused = not need_weights and dropout_p == 0.0 and scores > FUSED_MIN_SCORES
         if ctx.fused:
             q, k, v = (_split_heads(x, num_heads) for x in unpack_qkv(inputs, layout))  # (B, H, T, D)
             out, cache = kernels.get().attention_forward(q, k, v, mask, is_causal, scale)

@@ -308,3 +308,99 @@ def test_fused_forward_memory_is_linear_in_T():
     # linearly: 8x the length costs ~8x the memory (quadratic would be 64x).
     assert fused2 - outputs < scores / 16
     assert fused2 < 10 * fused1
+
+
+# ------------------------------------- heads-merged kernels (attention_weights_*) vs reference
+# tests/minitensor/test_kernels.py holds the two packages together on small cases; these are
+# the shapes MultiheadAttention calls them with: one query per head (greedy decoding with a
+# KV cache, its own loop kernel), the default task's tiles, masks with broadcast query axes.
+weights_cases = {
+    # name: (B, H, L, S, D, Dv, layout, mask kind)
+    "decode_self": (5, 4, 1, 9, 16, 16, "q,k,v", None),
+    "decode_cross_padding": (5, 4, 1, 10, 16, 16, "q,k,v", "pad"),
+    "decode_one_key": (3, 2, 1, 1, 8, 8, "q,k,v", None),
+    "decode_blocked_query": (3, 2, 1, 6, 4, 3, "q,kv", "blocked"),
+    "dates_self_causal_padding": (4, 4, 11, 11, 16, 16, "qkv", "causal_pad"),
+    "dates_cross_padding": (4, 4, 11, 8, 16, 16, "q,kv", "pad"),
+    "odd_dims": (3, 3, 7, 5, 5, 3, "q,k,v", "pad"),
+}
+
+
+def _weights_inputs(rng, B, H, L, S, D, Dv, layout, dtype):
+    q = rng.standard_normal((B, L, H * D)).astype(dtype)
+    k = rng.standard_normal((B, S, H * D)).astype(dtype)
+    v = rng.standard_normal((B, S, H * Dv)).astype(dtype)
+    if layout == "qkv":  # self-attention: L = S, D = Dv
+        return (np.concatenate([q, k, v], axis=2),)
+    if layout == "q,kv":
+        return q, np.concatenate([k, v], axis=2)
+    return q, k, v
+
+
+def _weights_mask(kind, rng, B, H, L, S, dtype):
+    if kind is None:
+        return None
+    pad = _key_padding(rng, B, S, [b % max(1, S // 2) for b in range(B)]).astype(dtype)
+    if kind == "pad":
+        return pad                                                      # (B, 1, 1, S)
+    if kind == "causal_pad":
+        return np.triu(np.full((L, S), -np.inf, dtype), 1)[None, None] + pad   # (B, 1, L, S)
+    mask = np.zeros((B, H, L, S), dtype)                                # "blocked"
+    mask[1, 1] = -np.inf                                                # a query seeing no key
+    return mask
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+@pytest.mark.parametrize("name", list(weights_cases))
+def test_weights_kernels_match_ref(name, dropout_p, dtype):
+    B, H, L, S, D, Dv, layout, kind = weights_cases[name]
+    rng = np.random.default_rng(abs(hash((name, dropout_p))) % 2**32)
+    inputs = _weights_inputs(rng, B, H, L, S, D, Dv, layout, dtype)
+    mask = _weights_mask(kind, rng, B, H, L, S, dtype)
+    scale = 1.0 / np.sqrt(D)
+    out_ref, cache_ref = ref.attention_weights_forward(inputs, layout, H, mask, scale,
+                                                       dropout_p, 11)
+    out_nb, cache_nb = numba_impl.attention_weights_forward(inputs, layout, H, mask, scale,
+                                                            dropout_p, 11)
+    atol = ATOL[dtype]
+    assert out_nb.dtype == out_ref.dtype == dtype and out_nb.shape == out_ref.shape
+    np.testing.assert_allclose(out_nb, out_ref, rtol=RTOL[dtype], atol=atol)
+    np.testing.assert_allclose(cache_nb[0], cache_ref[0], rtol=RTOL[dtype], atol=atol)  # weights
+    if kind == "blocked":
+        assert np.all(cache_nb[0][1, 1] == 0) and np.all(out_nb[1, :, Dv:2 * Dv] == 0)
+    dout = rng.standard_normal(out_ref.shape).astype(dtype)
+    dweights = rng.standard_normal(cache_ref[0].shape).astype(dtype)
+    for dw in (None, dweights):
+        grads_ref = ref.attention_weights_backward(dout, dw, cache_ref)
+        grads_nb = numba_impl.attention_weights_backward(dout, dw, cache_nb)
+        for g_nb, g_ref in zip(grads_nb, grads_ref):
+            assert g_nb.shape == g_ref.shape and g_nb.dtype == dtype
+            np.testing.assert_allclose(g_nb, g_ref, rtol=RTOL[dtype],
+                                       atol=atol * float(np.abs(dout).max()))
+
+
+@pytest.mark.parametrize("kind", ["causal", "padding", "none"])
+def test_op_routes_agree(monkeypatch, kind):
+    """ops/attention.py sends small tiles (L * S <= FUSED_MIN_SCORES) to the weights
+    kernels even without dropout; the fused route it no longer takes there gives the same
+    output and gradients (float64)."""
+    import minitensor as mt
+    from minitensor import functional as F
+    from minitensor.ops import attention as op
+
+    rng = np.random.default_rng(3)
+    B, H, L, D = 3, 2, 6, 4
+    x = rng.standard_normal((B, L, 3 * H * D))
+    mask = _key_padding(rng, B, L, [0, 2, 1]) if kind == "padding" else None
+    dout = rng.standard_normal((B, L, H * D))
+    results = []
+    for min_scores in (0, 10**9):                                  # fused, then weights
+        monkeypatch.setattr(op, "FUSED_MIN_SCORES", min_scores)
+        leaf = mt.tensor(x, requires_grad=True)
+        out = F.multi_head_attention(leaf, None, None, H, attn_mask=mask,
+                                     is_causal=kind == "causal")
+        (out * mt.tensor(dout)).sum().backward()
+        results.append((out.data, leaf.grad.data))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -1,8 +1,13 @@
 """Tile and layout helpers of the Numba attention kernels (``attention.py``).
 
     the flash kernels' tiles   _add_mask_and_causal, _blocks_t (BLOCK_Q, BLOCK_K)
-    the multi-head kernels'    _load_cols, _load_cols_t, _store_cols: one head's columns
-                               of a packed (B, T, H*D) array <-> a contiguous (T, D) tile
+    the multi-head kernels'    _load_cols(_t), _store_cols: one head's columns of a
+                               packed (B, T, H*D) array <-> a contiguous (T, D) tile (or
+                               its transpose); _gemm, _gemm_tn: their BLAS products;
+                               _dropout_tile: the weights after dropout;
+                               _masked_softmax, _softmax_dropout_backward: a head's
+                               (L, S) tile in place; _one_query_weights, _weighted_rows:
+                               the loops of the one-query (decoding) kernel
     masks                      _compact_mask_t, _compact_head_mask: the additive mask cut
                                to its own data (broadcast axes stay length 1, never copied)
     packed inputs              _QKV_INPUT, _qkv_columns: where q, k, v sit in each layout
@@ -15,7 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
-from ._math import _JIT
+from ._math import _JIT, _SUM_FLAGS, _exp, _row_dot, _row_max, _row_sum, _zero
+from .pointwise import _dropout_factor
 
 # Tile sizes (module globals are compile-time constants for Numba). Queries run along the
 # vectorized axis, so the query block is the wider one. Measured on 2 AVX-512 cores.
@@ -88,18 +94,11 @@ def _compact_mask_t(mask, shape, dtype):
 
 
 # ---------------------------------------------------- the multi-head kernels' tiles
-@njit(**_JIT)
-def _row_all_neginf(m, i):
-    """True when every entry of m[i, :] is -inf (a query that may see no key)."""
-    for j in range(m.shape[1]):
-        if m[i, j] != -np.inf:
-            return False
-    return True
-
-
-# The three tile copies index columns with an unsigned number: with a signed one Numba
-# adds a negative-index check per element, which stops the copy loop from vectorizing
-# (measured 4x slower on 32x32 tiles).
+# The tile copies index columns with an unsigned number: with a signed one
+# Numba adds a negative-index check per element, which stops the copy loop from
+# vectorizing (measured 4x slower on 32x32 tiles). The transposing ones are left scalar on
+# purpose: vectorized, they become gathers/scatters that cost ~0.3 s of LLVM time per
+# call site in a cold compile; the kernels transpose as little as they can instead.
 
 
 @njit(**_JIT)
@@ -113,11 +112,10 @@ def _load_cols(src, b, col, out):
 
 @njit(**_JIT)
 def _load_cols_t(src, b, col, out):
-    """out (W, T) = src[b, :, col:col + W]^T."""
-    c = np.uint64(col)
+    """out (W, T) = src[b, :, col:col + W]^T (src read row by row)."""
     for i in range(out.shape[1]):
         for d in range(out.shape[0]):
-            out[d, i] = src[b, i, c + np.uint64(d)]
+            out[d, i] = src[b, i, col + d]
 
 
 @njit(**_JIT)
@@ -129,17 +127,122 @@ def _store_cols(x, dst, b, col):
             dst[b, i, c + np.uint64(d)] = x[i, d]
 
 
+@njit(**_JIT)
+def _gemm(a, b, out):
+    """out = a @ b, every operand a C-contiguous 2-D tile (one BLAS call). The kernels
+    call np.dot only through here and _gemm_tn: each mix of layouts (a ``.T`` operand is
+    F-ordered) is another specialization, ~0.5 s more of a cold compile."""
+    np.dot(a, b, out)
+
+
+@njit(**_JIT)
+def _gemm_tn(a, b, out):
+    """out = a^T @ b for C-contiguous tiles a (K, M), b (K, N): BLAS reads a transposed
+    (no copy; the second and last np.dot specialization of the kernels)."""
+    np.dot(a.T, b, out)
+
+
+@njit(**_JIT)
+def _dropout_tile(w, base, seed, threshold, scale, zero, factors, dropped):
+    """The (L, S) weights w after dropout: w itself when nothing is dropped (p = 0),
+    else ``dropped`` = w * factors, the factors (0 or 1/(1-p)) regenerated from the flat
+    indices base .. base + L*S - 1 of the (B, H, L, S) weights and kept in ``factors``.
+    Flat loops over the whole tile: long enough to vectorize the hash."""
+    if threshold == 0:
+        return w
+    n = w.shape[0] * w.shape[1]
+    wf, ff, df = w.reshape(n), factors.reshape(n), dropped.reshape(n)
+    for x in range(n):
+        ff[x] = _dropout_factor(seed, base + x, threshold, scale, zero)
+        df[x] = wf[x] * ff[x]
+    return dropped
+
+
+# ------------------------------------------- per-tile softmax of the multi-head kernels
+
+
+@njit(**_JIT)
+def _masked_softmax(w, mask, b, h, has_mask, scale):
+    """w (L, S) scores -> softmax(w * scale + mask) in place (mask (B|1, H|1, L|1, S)).
+    A row whose keys are all masked -> zeros. The exponentials run over the flat tile."""
+    L, S = w.shape
+    mb, mh = b if mask.shape[0] > 1 else 0, h if mask.shape[1] > 1 else 0
+    for i in range(L):
+        mi = i if mask.shape[2] > 1 else 0
+        if has_mask:
+            for j in range(S):
+                w[i, j] = w[i, j] * scale + mask[mb, mh, mi, j]
+        else:
+            for j in range(S):
+                w[i, j] *= scale
+        m = _row_max(w, i)
+        if m == -np.inf:       # no visible key: exp(-inf - 0) = 0, then zeros below
+            m = _zero(w)
+        for j in range(S):
+            w[i, j] -= m
+    flat = w.reshape(L * S)
+    for x in range(L * S):
+        flat[x] = _exp(flat[x])
+    for i in range(L):
+        total = _row_sum(w, i)
+        inv = np.reciprocal(total) if total > 0 else total     # a blocked row stays 0
+        for j in range(S):
+            w[i, j] *= inv
+
+
+@njit(**_JIT, fastmath=_SUM_FLAGS)
+def _one_query_weights(qsrc, ksrc, qc, kc, dk, mask, has_mask, scale, w, b, h):
+    """w (1, S) <- the weights of the one query of head h (q columns qc.., k columns kc..).
+    Plain loops: a (1, D) x (D, S) product is too small for a BLAS call to pay off."""
+    for j in range(w.shape[1]):
+        acc = _zero(w)
+        for d in range(dk):
+            acc += qsrc[b, 0, qc + np.uint64(d)] * ksrc[b, j, kc + np.uint64(d)]
+        w[0, j] = acc
+    _masked_softmax(w, mask, b, h, has_mask, scale)
+
+
+@njit(**_JIT)
+def _weighted_rows(w, src, b, col, out, ob, ocol, acc):
+    """out[ob, 0, ocol:ocol+W] = w[0] @ src[b, :, col:col+W] (acc (W,) scratch)."""
+    acc[:] = 0
+    for j in range(w.shape[1]):
+        x = w[0, j]
+        for e in range(acc.shape[0]):
+            acc[e] += x * src[b, j, col + np.uint64(e)]
+    for e in range(acc.shape[0]):
+        out[ob, 0, ocol + np.uint64(e)] = acc[e]
+
+
+@njit(**_JIT)
+def _softmax_dropout_backward(ds, w, factors, dropout, dweights, has_dweights, b, h, scale):
+    """ds (L, S): the gradient of the dropped weights -> that of the scores, in place:
+    dp = ds * factors (+ dweights[b, h]);  ds = w * (dp - rowsum(dp * w)) * scale."""
+    L, S = ds.shape
+    for i in range(L):
+        if dropout:
+            for j in range(S):
+                ds[i, j] *= factors[i, j]
+        if has_dweights:
+            for j in range(S):
+                ds[i, j] += dweights[b, h, i, j]
+        r = _row_dot(ds, w, i)
+        for j in range(S):
+            ds[i, j] = w[i, j] * (ds[i, j] - r) * scale
+
+
 def _compact_head_mask(mask, shape, dtype):
-    """The additive mask as a contiguous (B|1, H|1, L, S) array: broadcast batch/head axes
-    stay length 1 (never copied per head), the last two are materialized."""
+    """The additive mask as a contiguous (B|1, H|1, L|1, S) array: broadcast batch, head
+    and query axes stay length 1 (a key padding mask is never copied per head or query),
+    the key axis is materialized."""
     if mask is None:
         return np.zeros((1, 1, 1, 1), dtype), False
     m = np.asarray(mask)
     m = m.reshape((1,) * (4 - m.ndim) + m.shape)
     index = tuple(slice(0, 1) if (n == 1 or st == 0) else slice(None)
-                  for n, st in zip(m.shape[:2], m.strides[:2]))
+                  for n, st in zip(m.shape[:3], m.strides[:3]))
     m = m[index]
-    m = np.ascontiguousarray(np.broadcast_to(m, m.shape[:2] + shape[2:]), dtype=dtype)
+    m = np.ascontiguousarray(np.broadcast_to(m, m.shape[:3] + shape[3:]), dtype=dtype)
     # Numba compiles a kernel again for a read-only array (another type to it): a cached
     # read-only causal mask cost a second ~3 s compile of the attention kernel. A copy of
     # an (L, S) mask costs microseconds.

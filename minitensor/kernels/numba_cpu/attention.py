@@ -22,8 +22,8 @@ contiguous axis (``sT = k_blk @ q_blk^T``). The per-query reductions of softmax 
 row sum) then become elementwise maps over a contiguous row, which LLVM vectorizes
 without fast-math; a float max reduction along a row would not vectorize.
 
-The tile copies, mask compaction and packed-layout helpers are in ``_tiles.py``; exp is
-``_math._exp`` (the one every kernel uses).
+The tile copies, mask compaction, packed-layout helpers and the per-tile softmax of the
+heads-merged kernels are in ``_tiles.py``; exp is ``_math._exp`` (the one every kernel uses).
 
 Debugging: ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python (slow, same results;
 ``_exp`` then falls back to ``np.exp``). Parallel diagnostics:
@@ -34,13 +34,12 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, prange
 
-from ._math import _JIT, _exp, _row_dot
+from ._math import _JIT, _exp
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from ._tiles import (_FASTMATH, _QKV_INPUT, BLOCK_K, BLOCK_Q, _add_mask_and_causal, _blocks_t,
-                     _compact_head_mask, _compact_mask_t, _dropout_consts, _load_cols,
-                     _load_cols_t, _qkv_columns, _row_all_neginf, _store_cols)
-from .pointwise import _dropout_factor
-from .rows import _rows_per_block, _softmax_block
+                     _compact_head_mask, _compact_mask_t, _dropout_consts, _dropout_tile, _gemm,
+                     _gemm_tn, _load_cols, _load_cols_t, _masked_softmax, _one_query_weights,
+                     _qkv_columns, _softmax_dropout_backward, _store_cols, _weighted_rows)
 
 # ----------------------------------------------------------------------------------
 # Fused attention (online softmax forward, recompute backward)
@@ -296,65 +295,75 @@ def attention_backward(dout, cache):
 
 
 # ------------------------------- attention over merged heads, weights kept, with dropout
+# Per (batch, head) the tiles are small (the default task: 11 x 11 weights, head dim 16):
+# fixed costs per head decide the speed. So the tasks are chunks of heads, each with its
+# scratch tiles allocated once; the products are BLAS calls on C-contiguous tiles (one
+# np.dot specialization: _tiles._gemm); softmax and dropout run over the whole (L, S) tile
+# at once where they can (a flat loop of L*S elements vectorizes, an 11-element row does
+# not). One query per head (greedy decoding with a KV cache) has its own kernel, below.
+
+
+def _heads_per_task(n):
+    """Heads per prange task: ~4 tasks per thread (balance), at least 1."""
+    return max(1, n // (4 * get_num_threads()))
 
 
 @parallel_kernel(**_JIT)
 def _attention_weights_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed, threshold,
-                           dscale, zero, p, out):
+                           dscale, zero, p, out, per):
     B, heads, L, S = p.shape
-    for bh in prange(B * heads):
-        b, h = bh // heads, bh % heads
-        # Head h's columns, copied into contiguous tiles. Every product below has its
-        # operands laid out as BLAS's "nn", "tn" or "tt": OpenBLAS took 1.3 us for a
-        # 32x32x32 "nt" product (C @ F) against 0.45 us for the others.
+    n = B * heads
+    for task in prange((n + per - 1) // per):
         qs, kt = np.empty((L, dk), p.dtype), np.empty((dk, S), p.dtype)
-        vs = np.empty((S, dv), p.dtype)
-        _load_cols(qsrc, b, cols[0] + h * dk, qs)
-        _load_cols_t(ksrc, b, cols[1] + h * dk, kt)
-        _load_cols(vsrc, b, cols[2] + h * dv, vs)
-        sc = np.dot(qs, kt)                                            # (L, S) scores
-        mh = mask[b if mask.shape[0] > 1 else 0, h if mask.shape[1] > 1 else 0]   # (L, S) | dummy
-        blocked = np.zeros(L, np.bool_)
-        for i in range(L):                               # * scale + mask
-            if has_mask and not _row_all_neginf(mh, i):
-                for j in range(S):
-                    sc[i, j] = sc[i, j] * scale + mh[i, j]
-            else:                                        # no mask, or a row it blocks
-                blocked[i] = has_mask
-                for j in range(S):
-                    sc[i, j] *= scale
-        # softmax as _softmax_rows, into p (not in place: LLVM's alias check then fails
-        # and the exp-sum loop runs scalar, 3x slower)
-        ph = p[b, h]                                                   # (L, S)
-        t = np.empty(L, sc.dtype)
-        per = _rows_per_block(S)
-        for lo in range(0, L, per):
-            _softmax_block(sc, lo, min(L, lo + per), t, ph)
-        dropped = sc                                     # the scores are no longer needed
-        for i in range(L):
-            if blocked[i]:                               # no visible key: weights 0
-                for j in range(S):
-                    ph[i, j] = zero
-            base = ((b * heads + h) * L + i) * S
-            for j in range(S):
-                dropped[i, j] = ph[i, j] * _dropout_factor(seed, base + j, threshold, dscale, zero)
-        _store_cols(np.dot(dropped, vs), out, b, h * dv)               # (L, Dv)
+        vs, o = np.empty((S, dv), p.dtype), np.empty((L, dv), p.dtype)
+        factors, dropped = np.empty((L, S), p.dtype), np.empty((L, S), p.dtype)
+        for bh in range(task * per, min(n, (task + 1) * per)):
+            b, h = bh // heads, bh % heads
+            ph = p[b, h]                                               # (L, S)
+            _load_cols(qsrc, b, cols[0] + h * dk, qs)
+            _load_cols_t(ksrc, b, cols[1] + h * dk, kt)
+            _gemm(qs, kt, ph)                                          # scores, in place of p
+            _masked_softmax(ph, mask, b, h, has_mask, scale)
+            w = _dropout_tile(ph, bh * L * S, seed, threshold, dscale, zero, factors, dropped)
+            _load_cols(vsrc, b, cols[2] + h * dv, vs)
+            _gemm(w, vs, o)                                            # (L, Dv)
+            _store_cols(o, out, b, h * dv)
+
+
+@parallel_kernel(**_JIT)
+def _attention_one_query_fwd(qsrc, ksrc, vsrc, cols, dk, dv, mask, has_mask, scale, seed,
+                             threshold, dscale, zero, p, out, per):
+    B, heads, _, S = p.shape
+    n = B * heads
+    for task in prange((n + per - 1) // per):
+        acc = np.empty(dv, p.dtype)
+        factors, dropped = np.empty((1, S), p.dtype), np.empty((1, S), p.dtype)
+        for bh in range(task * per, min(n, (task + 1) * per)):
+            b, h = bh // heads, bh % heads
+            ph = p[b, h]                                               # (1, S)
+            _one_query_weights(qsrc, ksrc, np.uint64(cols[0] + h * dk),
+                               np.uint64(cols[1] + h * dk), dk, mask, has_mask, scale, ph, b, h)
+            w = _dropout_tile(ph, bh * S, seed, threshold, dscale, zero, factors, dropped)
+            _weighted_rows(w, vsrc, b, np.uint64(cols[2] + h * dv), out, b, np.uint64(h * dv), acc)
 
 
 def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p, seed):
     """Attention per head on heads-merged arrays (see numpy_ref.attention_weights_forward).
 
-        for (b, h) in parallel:                     # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv)
+        for each chunk of (b, h) in parallel:       # q (B, L, H*D), k (B, S, H*D), v (B, S, H*Dv)
             q_h, k_h^T, v_h = head h's columns, copied into tiles      # (L, D), (D, S), (S, Dv)
-            p[b, h] = q_h k_h^T;  each row: * scale + mask, softmax     # (L, S), kept for backward
+            p[b, h] = q_h k_h^T;  * scale + mask, softmax (flat exp)  # (L, S), kept for backward
             out[b, :, head h's columns] = dropout(p[b, h]) v_h
 
-    Optimizations: one task per (b, h), writing only its own p[b, h] and its head's
-    columns of out (no races); the head split/merge happens on (T, D) tiles inside the
-    task, read straight from the packed projections (unit-stride rows), instead of as
-    whole-array transposes in the graph; scores, softmax and dropout in one pass over
-    each row while it is in L1; the two products are BLAS calls on contiguous tiles
-    (one BLAS thread: see _threads.py).
+    Optimizations: a task is a chunk of heads (~4 per thread) with its scratch tiles
+    allocated once; each head writes only its own p[b, h] and its columns of out (no
+    races); the head split/merge happens on tiles read straight from the packed
+    projections (unit-stride rows); scores land in p[b, h] and are turned into weights
+    in place; dropout at p = 0 is skipped, not multiplied by 1; the mask keeps its
+    broadcast axes (a key padding mask is one row per batch). The two products are BLAS
+    calls on contiguous tiles (one BLAS thread: see _threads.py). With one query per
+    head (decoding) the products are plain loops instead (_attention_one_query_fwd):
+    a BLAS call costs more than a (1, 16) x (16, 20) product.
     """
     # inputs (layout) -> out (B, L, H*Dv); cache (p, scale, dropout_p, seed, H, layout, *arrays)
     dtype = inputs[0].dtype
@@ -368,63 +377,63 @@ def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p,
     p = np.empty((B, num_heads, L, S), dtype)
     out = np.empty((B, L, width_v), dtype)
     dk, dv = width // num_heads, width_v // num_heads
-    with blas_single_threaded():
-        # work: the products' multiply-adds
-        launch(_attention_weights_fwd, p.size * (dk + dv), arrays[qi], arrays[ki], arrays[vi], cols, dk, dv,
-               mask4, has_mask, dtype.type(scale), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
-               threshold, dscale, zero, p, out)
+    args = (arrays[qi], arrays[ki], arrays[vi], cols, dk, dv, mask4, has_mask, dtype.type(scale),
+            np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, p, out,
+            _heads_per_task(B * num_heads))
+    if L == 1:  # work: the products' multiply-adds
+        launch(_attention_one_query_fwd, p.size * (dk + dv), *args)
+    else:
+        with blas_single_threaded():
+            launch(_attention_weights_fwd, p.size * (dk + dv), *args)
     return out, (p, scale, dropout_p, seed, num_heads, layout, *arrays)
 
 
 @parallel_kernel(**_JIT)
-def _attention_weights_bwd(dout, dweights, has_dweights, qsrc, ksrc, vsrc, cols, dk, dv, p, scale,
-                           seed, threshold, dscale, zero, dqdst, dkdst, dvdst):
+def _attention_weights_bwd(dout, dweights, has_dweights, qsrc, ksrc, vsrc, cols, dk, dv, p,
+                           scale, seed, threshold, dscale, zero, dqdst, dkdst, dvdst, per):
     B, heads, L, S = p.shape
-    for bh in prange(B * heads):
-        b, h = bh // heads, bh % heads
-        qc, kc, vc = cols[0] + h * dk, cols[1] + h * dk, cols[2] + h * dv
+    n = B * heads
+    for task in prange((n + per - 1) // per):
         qs, ks = np.empty((L, dk), p.dtype), np.empty((S, dk), p.dtype)
         vt, dos = np.empty((dv, S), p.dtype), np.empty((L, dv), p.dtype)
-        _load_cols(qsrc, b, qc, qs)
-        _load_cols(ksrc, b, kc, ks)
-        _load_cols_t(vsrc, b, vc, vt)                   # (Dv, S): an "nn" product below
-        _load_cols(dout, b, h * dv, dos)
-        ph = p[b, h]                                                   # (L, S)
-        factor = np.empty_like(ph)                       # the dropout mask, regenerated
-        dropped = np.empty_like(ph)
-        for i in range(L):
-            base = ((b * heads + h) * L + i) * S
-            for j in range(S):
-                factor[i, j] = _dropout_factor(seed, base + j, threshold, dscale, zero)
-                dropped[i, j] = ph[i, j] * factor[i, j]
-        _store_cols(np.dot(dropped.T, dos), dvdst, b, vc)             # dv_h (S, Dv)
-        ds = np.dot(dos, vt)                                           # (L, S) d dropped
-        for i in range(L):
-            for j in range(S):
-                ds[i, j] = ds[i, j] * factor[i, j]                     # d p (dropout backward)
-            if has_dweights:                                           # + the weights' own gradient
-                dwh = dweights[b, h]
-                for j in range(S):
-                    ds[i, j] += dwh[i, j]
-            r = _row_dot(ds, ph, i)                                    # softmax backward
-            for j in range(S):
-                ds[i, j] = ph[i, j] * (ds[i, j] - r) * scale
-        _store_cols(np.dot(ds, ks), dqdst, b, qc)                     # dq_h (L, D)
-        _store_cols(np.dot(ds.T, qs), dkdst, b, kc)                   # dk_h (S, D)
+        factors, dropped = np.empty((L, S), p.dtype), np.empty((L, S), p.dtype)
+        ds = np.empty((L, S), p.dtype)
+        dqs, dks = np.empty((L, dk), p.dtype), np.empty((S, dk), p.dtype)
+        dvs = np.empty((S, dv), p.dtype)
+        for bh in range(task * per, min(n, (task + 1) * per)):
+            b, h = bh // heads, bh % heads
+            qc, kc, vc = cols[0] + h * dk, cols[1] + h * dk, cols[2] + h * dv
+            _load_cols(qsrc, b, qc, qs)
+            _load_cols(ksrc, b, kc, ks)
+            _load_cols_t(vsrc, b, vc, vt)
+            _load_cols(dout, b, h * dv, dos)
+            ph = p[b, h]                                               # (L, S)
+            w = _dropout_tile(ph, bh * L * S, seed, threshold, dscale, zero, factors, dropped)
+            _gemm_tn(w, dos, dvs)                                      # dv_h (S, Dv)
+            _store_cols(dvs, dvdst, b, vc)
+            _gemm(dos, vt, ds)                                         # d dropped (L, S)
+            _softmax_dropout_backward(ds, ph, factors, threshold != 0, dweights, has_dweights,
+                                      b, h, scale)
+            _gemm(ds, ks, dqs)                                         # dq_h (L, D)
+            _store_cols(dqs, dqdst, b, qc)
+            _gemm_tn(ds, qs, dks)                                      # dk_h (S, D)
+            _store_cols(dks, dkdst, b, kc)
 
 
 def attention_weights_backward(dout, dweights, cache):
     """Gradients of attention_weights_forward, packed like the inputs (see numpy_ref);
     dweights (B, H, L, S) is the gradient of the weights, or None.
 
-        for (b, h) in parallel:
+        for each chunk of (b, h) in parallel:
             f = dropout factors of p[b, h] (regenerated);  dv_h = (p f)^T dout_h
             dp = (dout_h v_h^T) f + dweights_h;  ds = p (dp - rowsum(dp p)) * scale
-            dq_h = ds k_h;  dk_h = ds^T q_h          # written into head h's columns
+            dq_h = ds k_h;  dk_h = ds^T q_h            # written into head h's columns
 
-    Optimizations: as the forward; each task writes its own head's columns of the
-    gradient arrays, which are laid out like the inputs: a packed qkv gets one gradient
-    array with no concatenation.
+    Optimizations: as the forward; the products take contiguous tiles, two of them
+    transposed by BLAS itself (_gemm_tn), v_h loaded transposed: two np.dot
+    specializations in all. Each task writes its own heads' columns of the gradient
+    arrays, which are laid out like the inputs: a packed qkv gets one gradient array
+    with no concatenation.
     """
     # dout (B, L, H*Dv) -> one gradient per input, same shapes
     p, scale, dropout_p, seed, heads, layout, *arrays = cache
@@ -441,7 +450,6 @@ def attention_weights_backward(dout, dweights, cache):
     with blas_single_threaded():
         launch(_attention_weights_bwd, p.size * (dk + dv), np.ascontiguousarray(dout, dtype),
                dweights, has_dweights, arrays[qi], arrays[ki], arrays[vi], cols, dk, dv, p,
-               dtype.type(scale),
-               np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, grads[qi], grads[ki],
-               grads[vi])
+               dtype.type(scale), np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero,
+               grads[qi], grads[ki], grads[vi], _heads_per_task(p.shape[0] * heads))
     return tuple(grads)
