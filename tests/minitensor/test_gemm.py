@@ -20,6 +20,7 @@ SHAPES = [
     (1, 5, 1),                          # a single output element
     (13, gemm_module.KC * 2 + 7, 70),   # three K slabs: partial sums go through out
     (200, 64, 40),                      # the dates task's output projection, in small
+    (45, 70, 150),                      # dY^T packed (5 panels), with ragged rows
 ]
 LAYOUTS = ["fwd", "dX", "dW"]
 
@@ -69,10 +70,11 @@ def test_gemm_bias_is_added(layout, dtype):
     assert_matches_matmul(gemm(a, b, bias), a, b, bias)
 
 
+@pytest.mark.parametrize("N", [70, 150])      # 3 panels; 5 (dY^T packed per thread)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_gemm_same_bits_on_1_and_2_threads(layout, dtype):
-    a, b = operands(layout, 203, 600, 70, dtype)   # 26 micro-rows, 3 slabs, ragged edges
+def test_gemm_same_bits_on_1_and_2_threads(layout, dtype, N):
+    a, b = operands(layout, 203, 600, N, dtype)   # 26 micro-rows, 3 slabs, ragged edges
     one = gemm(a, b, threads=1)
     two = gemm(a, b, threads=2)
     np.testing.assert_array_equal(one, two)

@@ -8,8 +8,8 @@ shapes need (M ~ 64-2048, K and N ~ 40-2048):
     pack b into column panels of NR columns, each (K, NR) contiguous, zero past N
     for each thread's block of rows (split in micro-rows of MR = 8):
         for each KC-slab of the shared dimension:
-            for each micro-row (8 rows of a, read where they lie):
-                for each panel:   out[8 rows, NR cols] (+)= a[8 rows, slab] @ panel[slab]
+            for each panel:
+                for each micro-row:   out[8 rows, NR cols] (+)= a[8 rows, slab] @ panel[slab]
 
 The micro-kernel keeps the 8 x NR block of out in 16 vector registers (NR = 2 vectors:
 32 float32 or 16 float64 columns) and per step k does 2 vector loads of the panel, 8
@@ -17,10 +17,14 @@ scalar broadcasts of a and 16 fused multiply-adds: the FMA units, not memory, se
 pace. The vectors are 512-bit (``_simd``): LLVM's own vectorizer would stop at 256 bits
 on these CPUs. Why it is laid out so:
     - the packed panel makes b's reads contiguous whatever b's layout (W^T is
-      column-major); a is not packed: its 8 rows x KC slab stays in L1 while the
-      panels stream from L2 (a KC-slab of packed b is KC * N values, <= 2 MB here).
+      column-major); a (KC, NR) slab of a panel (32 KB) stays in L1 while every
+      micro-row of the thread goes past it.
+    - a is read where it lies when its rows are contiguous (x, dY: 8 row streams, from
+      L2); dY^T is packed per slab first (read in place, each step k would be a new page).
+    - the micro-kernel prefetches the out tile it will write (a store that misses the
+      cache at its end stalls the next tile: measured 25% of the time at K = 128).
     - edges: columns past N are zeros in the panel, computed and not stored (the tile
-      goes through a small scratch buffer); the last < 8 rows are copied to a scratch.
+      goes through a small scratch buffer); the last < 8 rows are packed, zero-padded.
     - results do not depend on the thread count or on KC: every output element is one
       chain of FMAs over k = 0 .. K-1 in order (a later slab starts from the stored
       partial sum), so 1 and N threads give identical numbers; rows are split over
@@ -40,6 +44,8 @@ from ._threads import parallel_kernel
 
 MR = 8      # rows of a per micro-kernel call (8 x 2 accumulators = 16 zmm registers)
 KC = 256    # shared-dimension slab: a (KC, NR) panel slab stays in L1 (32 KB in float32)
+# a with non-contiguous rows (dY^T) is packed when out has at least this many panels.
+PACK_MIN_PANELS = 4
 # Products with fewer multiply-adds run on the calling thread (as linalg.PARALLEL_MIN_MACS).
 PARALLEL_MIN_MACS = 1 << 23
 
@@ -143,41 +149,68 @@ def _pack_panels(b, brs, bcs, K, N, nr, packed):
                 packed[base + k * nr + j] = 0
 
 
+@njit(cache=True)
+def _pack_rows(a, ars, acs, i0, rows, pc, kc, dst, d0):
+    """dst[d0 + k * MR + r] = a[i0 + r, pc + k] for k < kc, r < MR (0 for r >= rows):
+    MR rows of a as the micro-kernel reads them best (one contiguous run per k)."""
+    for k in range(kc):
+        src = i0 * ars + (pc + k) * acs
+        for r in range(rows):
+            dst[d0 + k * MR + r] = a[src + r * ars]
+        for r in range(rows, MR):
+            dst[d0 + k * MR + r] = 0
+
+
 @parallel_kernel(cache=True)
 def _gemm_rows(a, ars, acs, packed, bias, init0, out, M, K, N, nr, blocks):
     """out (M x N, flat C order) = a @ b (+ bias), b packed by _pack_panels, rows of a
     split into ``blocks`` contiguous runs of micro-rows (one per thread).
 
-        for t in parallel: for slab: for panel: for micro-row of t: _micro_kernel
+        for t in parallel: for slab: [pack t's rows of a] for panel: for micro-row of t:
+            _micro_kernel
 
-    init0 is INIT_BIAS (bias padded to a multiple of nr) or INIT_ZERO.
+    init0 is INIT_BIAS (bias padded to a multiple of nr) or INIT_ZERO. a is read in
+    place when its rows are contiguous (x, dY); otherwise (dY^T) each slab of t's rows
+    is packed first when N is wide enough to pay for it: read in place, every step k of
+    the micro-kernel touches a new page when M >= 1024 (a TLB miss per 16 FMAs). The
+    last < 8 rows are always packed (zero-padded).
     """
     micro_rows = (M + MR - 1) // MR
     panels = (N + nr - 1) // nr
     per = (micro_rows + blocks - 1) // blocks
+    # packing costs about what one panel's FMAs on those rows do: worth it from 4 panels
+    pack_all = acs != 1 and panels >= PACK_MIN_PANELS
     for t in prange(blocks):
+        first, stop = t * per, min(micro_rows, (t + 1) * per)
         tile = np.empty(MR * nr, out.dtype)       # edge tiles of out
-        edge_rows = np.zeros(MR * KC, out.dtype)  # the last (< 8) rows of a, zero-padded
+        edge_rows = np.empty(MR * KC, out.dtype)  # the last (< 8) rows of a, zero-padded
+        slab = np.empty((per if pack_all else 0) * MR * KC, out.dtype)
         for pc in range(0, K, KC):
             kc = min(KC, K - pc)
             init = init0 if pc == 0 else INIT_OUT
+            for ir in range(first, stop):
+                i0 = ir * MR
+                rows = min(MR, M - i0)
+                if pack_all:
+                    _pack_rows(a, ars, acs, i0, rows, pc, kc, slab, (ir - first) * MR * kc)
+                elif rows < MR:
+                    _pack_rows(a, ars, acs, i0, rows, pc, kc, edge_rows, 0)
             for p in range(panels):
                 j0 = p * nr
                 cols = min(nr, N - j0)
                 p0 = p * K * nr + pc * nr
-                for ir in range(t * per, min(micro_rows, (t + 1) * per)):
+                for ir in range(first, stop):
                     i0 = ir * MR
                     rows = min(MR, M - i0)
+                    src, s0, srs, scs = a, i0 * ars + pc * acs, ars, acs
+                    if pack_all:
+                        src, s0, srs, scs = slab, (ir - first) * MR * kc, 1, MR
+                    elif rows < MR:
+                        src, s0, srs, scs = edge_rows, 0, 1, MR
                     if rows == MR and cols == nr:
-                        _micro_kernel(kc, a, i0 * ars + pc * acs, ars, acs, packed, p0, nr,
+                        _micro_kernel(kc, src, s0, srs, scs, packed, p0, nr,
                                       out, i0 * N + j0, N, init, bias, j0)
                         continue
-                    src, s0, srs, scs = a, i0 * ars + pc * acs, ars, acs
-                    if rows < MR:
-                        for r in range(rows):
-                            for k in range(kc):
-                                edge_rows[r * kc + k] = a[(i0 + r) * ars + (pc + k) * acs]
-                        src, s0, srs, scs = edge_rows, 0, kc, 1
                     if init == INIT_OUT:
                         for r in range(rows):
                             for j in range(cols):
