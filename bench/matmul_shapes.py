@@ -21,7 +21,8 @@ of the machine's peak. The peak is *probed*, not looked up: the best GFLOP/s of
 np.matmul and torch.matmul on a (2048, 2048) @ (2048, 2048) product with the same
 threads (what a tuned GEMM reaches on this machine; the FMA units' theoretical peak is
 higher). One process, same threads for every library (Numba, every BLAS through
-threadpoolctl, ``torch.set_num_threads``), runs interleaved (``harness.compare``);
+threadpoolctl, ``torch.set_num_threads``), runs interleaved, the libraries' order
+rotated from run to run (``compare_rotated``);
 ``--threads 2 1`` runs the whole table at each thread count in turn, in the same process.
 """
 from __future__ import annotations
@@ -87,6 +88,19 @@ def probe_peak(settings, torch=None) -> float:
     return 2 * PEAK_N ** 3 / min(x.median for x in t.values()) / 1e9
 
 
+def compare_rotated(fns: dict, settings) -> dict:
+    """harness.compare with the order of the libraries rotated every run: after a call,
+    OpenBLAS's and OpenMP's idle threads spin for a while and slow whatever runs next
+    on 2 cores, so a fixed order would charge that to the same library every time."""
+    names = list(fns)
+    timings = {}
+    for r in range(settings.repeat):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name, timing in harness.compare({n: fns[n] for n in order}, settings, repeat=1).items():
+            timings.setdefault(name, harness.Timing(number=timing.number)).runs.extend(timing.runs)
+    return {name: timings[name] for name in names}
+
+
 def run(configs, settings, torch=None, log=print) -> tuple:
     from minitensor.kernels import numba_cpu
     from minitensor.kernels.numba_cpu.gemm import gemm
@@ -105,7 +119,7 @@ def run(configs, settings, torch=None, log=print) -> tuple:
                 if torch is not None:
                     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
                     fns["torch"] = lambda ta=ta, tb=tb: torch.matmul(ta, tb)
-                t = harness.compare(fns, settings)
+                t = compare_rotated(fns, settings)
                 flop = 2 * a.shape[0] * a.shape[1] * b.shape[1]
                 row = {"name": f"{config} {kind}", "shape": text}
                 for lib, timing in t.items():
