@@ -207,19 +207,21 @@ def _gemm_rows(a, ars, acs, packed, bias, init0, out, M, K, N, nr, blocks):
                         src, s0, srs, scs = slab, (ir - first) * MR * kc, 1, MR
                     elif rows < MR:
                         src, s0, srs, scs = edge_rows, 0, 1, MR
-                    if rows == MR and cols == nr:
-                        _micro_kernel(kc, src, s0, srs, scs, packed, p0, nr,
-                                      out, i0 * N + j0, N, init, bias, j0)
-                        continue
-                    if init == INIT_OUT:
+                    full = rows == MR and cols == nr
+                    target, t0, ldt = out, i0 * N + j0, N   # edge tiles go through `tile`
+                    if not full:
+                        target, t0, ldt = tile, 0, nr
+                        if init == INIT_OUT:
+                            for r in range(rows):
+                                for j in range(cols):
+                                    tile[r * nr + j] = out[(i0 + r) * N + j0 + j]
+                    # one call site: each one is a compilation of the micro-kernel
+                    _micro_kernel(kc, src, s0, srs, scs, packed, p0, nr,
+                                  target, t0, ldt, init, bias, j0)
+                    if not full:
                         for r in range(rows):
                             for j in range(cols):
-                                tile[r * nr + j] = out[(i0 + r) * N + j0 + j]
-                    _micro_kernel(kc, src, s0, srs, scs, packed, p0, nr,
-                                  tile, 0, nr, init, bias, j0)
-                    for r in range(rows):
-                        for j in range(cols):
-                            out[(i0 + r) * N + j0 + j] = tile[r * nr + j]
+                                out[(i0 + r) * N + j0 + j] = tile[r * nr + j]
 
 
 def _flat(x: np.ndarray):
