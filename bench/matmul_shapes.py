@@ -1,4 +1,4 @@
-"""The training step's matmuls: forward, dX and dW of every Linear of configs S and M.
+"""The training step's matmuls: forward, dX and dW of every Linear of configs S, M and dates.
 
     python -m bench.matmul_shapes [--configs S M dates] [--threads 2 1] [--repeat 7]
 
