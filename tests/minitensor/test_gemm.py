@@ -1,4 +1,4 @@
-"""numba_cpu.gemm: equals np.matmul on the three layouts Linear uses (x @ W^T, dY @ W,
+"""numba_cpu.gemm and its NumPy twin: equal np.matmul on the three layouts Linear uses (x @ W^T, dY @ W,
 dY^T @ x: transposed views read in place), on edge sizes (rows not a multiple of 8,
 columns not a multiple of the panel width, K over several slabs), with and without a
 bias; 1 and 2 threads give identical bits; bad input gets a clear error."""
@@ -9,8 +9,11 @@ import re
 import numpy as np
 import pytest
 
+from minitensor.kernels.numpy_ref import gemm as gemm_ref
+
 gemm_module = pytest.importorskip("minitensor.kernels.numba_cpu.gemm")
 gemm = gemm_module.gemm
+IMPLS = {"ref": gemm_ref.gemm, "numba": gemm}
 
 # (M, K, N): the step's shapes in small, plus every edge case of the blocking
 SHAPES = [
@@ -29,7 +32,8 @@ def operands(layout: str, M: int, K: int, N: int, dtype, seed: int = 0):
     """a (M, K), b (K, N) laid out as Linear has them (views, never copies)."""
     rng = np.random.default_rng(seed)
     if layout == "fwd":    # x @ W^T: b is the transposed view of W (N, K)
-        return rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype).T
+        w = rng.standard_normal((N, K)).astype(dtype)
+        return rng.standard_normal((M, K)).astype(dtype), w.T
     if layout == "dX":     # dY @ W: both C-ordered
         return rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
     # dY^T @ x: a is the transposed view of dY (K, M)
@@ -91,15 +95,30 @@ def test_gemm_reads_views_in_place_and_copies_other_layouts():
     assert_matches_matmul(gemm(a, b), a, b)
 
 
-def test_gemm_empty_dimensions():
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gemm_equals_its_numpy_twin(layout):
+    a, b = operands(layout, 45, 300, 70, np.float64)
+    bias = np.random.default_rng(3).standard_normal(70)
+    expected = gemm_ref.gemm(a, b, bias)
+    assert expected.flags.c_contiguous
+    np.testing.assert_allclose(gemm(a, b, bias), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_gemm_empty_dimensions(impl):
+    gemm = IMPLS[impl]
     a = np.zeros((3, 0), np.float32)
     b = np.zeros((0, 4), np.float32)
     np.testing.assert_array_equal(gemm(a, b), np.zeros((3, 4), np.float32))
-    np.testing.assert_array_equal(gemm(a, b, np.ones(4, np.float32)), np.ones((3, 4), np.float32))
+    out = gemm(a, b, np.ones(4, np.float32))
+    np.testing.assert_array_equal(out, np.ones((3, 4), np.float32))
+    assert out.dtype == np.float32
     assert gemm(np.zeros((0, 5)), np.zeros((5, 2))).shape == (0, 2)
 
 
-def test_gemm_bad_input_names_the_problem():
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_gemm_bad_input_names_the_problem(impl):
+    gemm = IMPLS[impl]
     a = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match=r"gemm: a \(3, 4\) and b \(5, 2\)"):
         gemm(a, np.zeros((5, 2), np.float32))

@@ -1,4 +1,4 @@
-"""One-register SIMD vectors for jitted code: the 512-bit type and four operations GEMM needs.
+"""One-register SIMD vectors for jitted code: the 512-bit type and the operations GEMM needs.
 
 Why not let LLVM vectorize plain loops? On recent Intel CPUs (Skylake-X and later) LLVM
 tunes its vectorizers for 256-bit vectors ("prefer-vector-width=256"), so Numba's loops
@@ -14,6 +14,7 @@ registers: the code stays correct, only slower.
     vbroadcast(arr, i)     arr[i] in every lane
     vfma(a, b, c)          a * b + c, lane by lane, one fused multiply-add each (one
                            rounding, as the FMA kernels of np.matmul's BLAS)
+    prefetch_for_write(arr, i)   fetch the cache line of arr[i] ahead of a store to it
 
 A vector holds 64 bytes: 16 float32 or 8 float64 (``lanes(dtype)``). There is no bounds
 check and no negative-index wraparound (plain indexing costs 3 integer instructions per
@@ -127,8 +128,10 @@ def prefetch_for_write(typingctx, array, index):
         address = builder.bitcast(builder.gep(data, [args[1]]), i8p)
         i32 = ir.IntType(32)
         prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0i8")
         # rw = 1 (write), locality = 3 (keep in every cache level), cache type 1 (data)
-        builder.call(prefetch, [address, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        flags = [ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        builder.call(prefetch, [address] + flags)
         return context.get_dummy_value()
     return types.none(array, index), codegen
