@@ -37,6 +37,14 @@ columns, beside today's path and np.matmul / torch). Measured at 1 thread (loade
 2-core Sapphire Rapids, ratios in one run): 1.05-1.3x today's OpenBLAS path on narrow
 products (N = 64: the dates task's dX, dW and out-64 forward), 0.6-1.0x on configs S
 and M, where OpenBLAS's packing and prefetching do better. ``gemm`` does no dispatching.
+
+It is not wired into ``linear`` / ``linear_backward`` / ``matmul`` (a measured decision,
+issue 13): at configs S and M it loses to OpenBLAS, and at the dates task's narrow
+products its 1.1-1.3x would save about a millisecond of a ~30 ms step, while its first
+compilation (~4.6 s per dtype, empty cache) would push the quick start's first step
+past its 8 s budget. It stays as the readable, tested example of a packed,
+register-blocked GEMM and as the bench's reference for what a hand-written kernel
+reaches here (OpenBLAS already runs at 80-99% of the probed peak on one core).
 """
 from __future__ import annotations
 
