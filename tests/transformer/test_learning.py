@@ -69,7 +69,7 @@ def test_brackets_up_to_10_chars_reach_98_percent(tmp_path):
     # Nesting depth <= 5 here, so 6 pre-norm layers (the full task uses 8 for depth 8).
     _, result, seconds = fit(
         tmp_path, "brackets", dict(num_encoder_layers=6, dim_feedforward=128, norm_first=True),
-        task_options={"max_len": 10}, n_train=15000, n_val=300, n_test=500, steps=3000,
+        task_options={"max_len": 10}, n_train=15000, n_val=300, n_test=500, steps=4000,
         batch_size=128, lr=1e-3, warmup=200, eval_every=250, target=0.995)
     print(f"brackets(<=10 chars): {result.step} steps in {seconds:.0f} s, test accuracy {result.test['accuracy']:.4f}")
     assert result.test["accuracy"] >= 0.98
