@@ -7,7 +7,7 @@ times ``steps`` steps with every registered op's ``forward`` and ``backward`` wr
 a timer (wrapped here, in the bench: the library is not changed). Prints:
 
     - per op: calls per step, ms per step in forward and in backward;
-    - per category: matmul (MatMul, Linear), attention (Attention), optimizer (Adam's
+    - per category: matmul (MatMul, Linear, LinearActivation), attention (Attention), optimizer (Adam's
       step), elementwise and rows (every other op: layer norm, dropout, relu,
       cross-entropy, embedding, add, reshape, ...), and the rest of the step: "Python
       overhead" (graph building, the engine's walk, gradient accumulation, zero_grad),
@@ -28,7 +28,10 @@ from collections import defaultdict
 
 from . import e2e
 
-CATEGORIES = {"MatMul": "matmul", "Linear": "matmul", "Attention": "attention"}
+# LinearActivation is linear1 of the feed-forward block with its bias, ReLU and dropout
+# fused in: counted as matmul (its product is most of its time).
+CATEGORIES = {"MatMul": "matmul", "Linear": "matmul", "LinearActivation": "matmul",
+              "Attention": "attention"}
 
 
 def _wrap_ops(totals: dict) -> list:
