@@ -17,15 +17,13 @@ the mixed ones it did not).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from numba import prange
+from numba import njit, prange
 
 from ._math import _JIT, _row_sum, _row_sum_sq_dev, _rows
 from ._threads import launch, parallel_kernel
-from .pointwise import _dropout_factor, dropout_backward
+from .pointwise import _dropout_factor, _mask_args, dropout_backward
 from .rows import _LN_CHUNKS, _layer_norm_row_sums, layer_norm_backward
 
 # Work estimates for the thread policy (``launch``), in layer-norm-forward elements
@@ -34,17 +32,23 @@ from .rows import _LN_CHUNKS, _layer_norm_row_sums, layer_norm_backward
 _MASK_COST, _FORWARD_COST, _BACKWARD_COST = 1, 2, 2
 
 
-def _mask_args(p, seed, dtype):
-    """The dropout kernel's arguments (seed, threshold, scale, zero) in their Numba types."""
-    dt = np.dtype(dtype).type
-    return (np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(math.ceil(p * 2.0**53)),
-            dt(1 / (1 - p)), dt(0))
-
-
 @parallel_kernel(**_JIT)
 def _keep_flat(seed, threshold, scale, zero, keep):
     for k in prange(keep.shape[0]):
         keep[k] = _dropout_factor(seed, k, threshold, scale, zero) != zero
+
+
+@njit(**_JIT)
+def _normalize_row(r, i, w, b, eps, c, out, mean, rstd):
+    """out[i] = (r[i] - mean) * rstd * w + b, with mean[i] and rstd[i] stored: rows.py's
+    layer norm, operation for operation (so the bits are those of LayerNorm on r)."""
+    mean[i] = _row_sum(r, i) / c
+    mu = mean[i]
+    rstd[i] = _row_sum_sq_dev(r, i, mu) / c
+    rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
+    rs = rstd[i]
+    for j in range(r.shape[1]):
+        out[i, j] = (r[i, j] - mu) * rs * w[j] + b[j]
 
 
 @parallel_kernel(**_JIT)
@@ -53,13 +57,7 @@ def _add_norm_rows(x, y, w, b, eps, c, r, out, mean, rstd):
     for i in prange(x.shape[0]):
         for j in range(n):
             r[i, j] = x[i, j] + y[i, j]
-        mean[i] = _row_sum(r, i) / c                       # rows.py's layer norm, on r
-        mu = mean[i]
-        rstd[i] = _row_sum_sq_dev(r, i, mu) / c
-        rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
-        rs = rstd[i]
-        for j in range(n):
-            out[i, j] = (r[i, j] - mu) * rs * w[j] + b[j]
+        _normalize_row(r, i, w, b, eps, c, out, mean, rstd)
 
 
 @parallel_kernel(**_JIT)
@@ -68,13 +66,7 @@ def _add_dropout_norm_rows(x, y, keep, scale, zero, w, b, eps, c, r, out, mean, 
     for i in prange(x.shape[0]):
         for j in range(n):
             r[i, j] = x[i, j] + y[i, j] * (scale if keep[i, j] else zero)
-        mean[i] = _row_sum(r, i) / c                       # rows.py's layer norm, on r
-        mu = mean[i]
-        rstd[i] = _row_sum_sq_dev(r, i, mu) / c
-        rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
-        rs = rstd[i]
-        for j in range(n):
-            out[i, j] = (r[i, j] - mu) * rs * w[j] + b[j]
+        _normalize_row(r, i, w, b, eps, c, out, mean, rstd)
 
 
 def add_norm_forward(x, y, weight, bias, eps, p, seed):

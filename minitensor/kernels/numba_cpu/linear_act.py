@@ -22,16 +22,14 @@ keeps the pre-activation h and rehashes the mask from the seed.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
 from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from .linalg import _FLOATS, _blas_ready, _row_blocks, linear, linear_backward
-from .pointwise import (_dropout_factor, _gelu_consts, dropout_backward, dropout_forward,
-                        gelu_backward, gelu_forward, relu_backward, relu_forward)
+from .pointwise import (_dropout_factor, _gelu_consts, _mask_args, dropout_backward,
+                        dropout_forward, gelu_backward, gelu_forward, relu_backward, relu_forward)
 
 # ------------------------------------------------------------------ forward epilogues
 
@@ -105,11 +103,12 @@ def _linear_gelu_blocks(x, wt, bias, has_bias, out, pre, k, blocks, seed, thresh
 
 
 def _dropout_args(p, seed, dtype):
-    """(seed, threshold, scale, drop) as ``dropout_forward`` passes them to its kernel."""
+    """(seed, threshold, scale, drop): ``pointwise._mask_args`` (the mask dropout_forward
+    draws), with drop = False and nothing to hash at p = 0."""
     if p == 0:
         return np.uint64(0), np.uint64(0), dtype.type(1), False
-    return (np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(math.ceil(p * 2.0**53)),
-            dtype.type(1 / (1 - p)), True)
+    seed_u, threshold, scale, _ = _mask_args(p, seed, dtype)
+    return seed_u, threshold, scale, True
 
 
 def _unfused_forward(x, weight, bias, activation, p, seed):

@@ -162,6 +162,15 @@ def _dropout_factor(seed, i, threshold, scale, zero):
     return scale if (z >> _U11) >= threshold else zero
 
 
+def _mask_args(p, seed, dtype):
+    """The mask's arguments (seed, threshold, scale, zero) in their Numba types, for
+    ``_dropout_factor``: every kernel that drops (dropout, the fused feed-forward
+    activation, Add & Norm) builds them here, so their masks are the same bits."""
+    dt = np.dtype(dtype).type
+    return (np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(math.ceil(p * 2.0**53)),
+            dt(1 / (1 - p)), dt(0))
+
+
 @parallel_kernel(**_JIT)
 def _dropout_flat(x, seed, threshold, scale, zero, out):
     for i in prange(x.shape[0]):
@@ -183,11 +192,9 @@ def dropout_forward(x, p, seed):
         return x, (p, seed)
     if p == 1:
         return np.zeros_like(x), (p, seed)
-    dt = x.dtype.type
     out = np.empty(x.shape, dtype=x.dtype)
     launch(_dropout_flat, x.size, np.ascontiguousarray(x).reshape(-1),
-           np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64(math.ceil(p * 2.0**53)),
-           dt(1 / (1 - p)), dt(0), out.reshape(-1))
+           *_mask_args(p, seed, x.dtype), out.reshape(-1))
     return out, (p, seed)
 
 
