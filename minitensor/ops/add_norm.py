@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import kernels
 from ..autograd import Function
 from .costs import set_costs, size
+from .fused import affine_grads, affine_params
 from .registry import register
 
 
@@ -22,9 +23,7 @@ class AddNorm(Function):
     """
     @staticmethod
     def forward(ctx, x, y, *params, eps=1e-5, affine=(True, True), p=0.0, seed=0):
-        it = iter(params)
-        weight = next(it) if affine[0] else None
-        bias = next(it) if affine[1] else None
+        weight, bias = affine_params(params, affine)
         out, cache = kernels.get().add_norm_forward(x, y, weight, bias, eps, p, seed)
         ctx.save_for_backward(cache)
         ctx.affine, ctx.p = affine, p
@@ -33,12 +32,7 @@ class AddNorm(Function):
     @staticmethod
     def backward(ctx, g):
         dx, dy, dweight, dbias = kernels.get().add_norm_backward(g, ctx.saved_arrays[0])
-        grads = (dx, dy)
-        if ctx.affine[0]:
-            grads += (dweight,)
-        if ctx.affine[1]:
-            grads += (dbias,)
-        return grads
+        return (dx, dy) + affine_grads(ctx.affine, dweight, dbias)
 
 
 @register

@@ -69,9 +69,7 @@ class LayerNorm(Function):
     """
     @staticmethod
     def forward(ctx, x, *params, eps=1e-5, affine=(True, True)):
-        it = iter(params)
-        weight = next(it) if affine[0] else None
-        bias = next(it) if affine[1] else None
+        weight, bias = affine_params(params, affine)
         out, cache = kernels.get().layer_norm_forward(x, weight, bias, eps)
         ctx.save_for_backward(cache)
         ctx.affine = affine
@@ -80,12 +78,19 @@ class LayerNorm(Function):
     @staticmethod
     def backward(ctx, g):
         dx, dweight, dbias = kernels.get().layer_norm_backward(g, ctx.saved_arrays[0])
-        grads = (dx,)
-        if ctx.affine[0]:
-            grads += (dweight,)
-        if ctx.affine[1]:
-            grads += (dbias,)
-        return grads
+        return (dx,) + affine_grads(ctx.affine, dweight, dbias)
+
+
+def affine_params(params: tuple, affine: tuple) -> tuple:
+    """(weight | None, bias | None) from a norm's optional trailing inputs (``affine``
+    says which of the two were passed)."""
+    it = iter(params)
+    return (next(it) if affine[0] else None), (next(it) if affine[1] else None)
+
+
+def affine_grads(affine: tuple, dweight, dbias) -> tuple:
+    """The gradients of the trailing inputs ``affine_params`` read, in their order."""
+    return ((dweight,) if affine[0] else ()) + ((dbias,) if affine[1] else ())
 
 
 @register
