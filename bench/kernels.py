@@ -329,7 +329,10 @@ def _progress(row: dict) -> str:
 # ------------------------------------------------------------------------------ memory
 
 def _traced_peak(fn) -> float:
-    """Peak bytes allocated through NumPy/Python while ``fn`` runs, above the start."""
+    """Peak bytes allocated through NumPy/Python while ``fn`` runs, above the start (the
+    buffer pool off: arrays it served from earlier calls' memory would not be seen)."""
+    from minitensor.kernels import buffers
+    previous = buffers.set_enabled(False)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -338,6 +341,7 @@ def _traced_peak(fn) -> float:
         return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
+        buffers.set_enabled(previous)
 
 
 def _fused_scratch(shape, bwd, threads) -> float | None:

@@ -12,6 +12,9 @@ a timer (wrapped here, in the bench: the library is not changed). Prints:
       cross-entropy, embedding, add, reshape, ...), and the rest of the step: "Python
       overhead" (graph building, the engine's walk, gradient accumulation, zero_grad),
       measured as step time - the three above;
+    - page faults per step (ru_minflt): each is a first write to a fresh 4 KiB page,
+      ~1.5 us with the zeroing; the buffer pool (minitensor.kernels.buffers) exists to
+      keep this near 0 (MINITENSOR_BUFFER_POOL=0 shows the step without it);
     - with --cprofile, the top functions of a cProfile of the same steps (cProfile
       itself slows Python-heavy code: read its shares, not its times).
 
@@ -81,6 +84,7 @@ def profile(config: str, threads: int, steps: int, warmup: int = 3, use_cprofile
         optim.Adam.step = timed_step
         times = []
         prof = cProfile.Profile() if use_cprofile else None
+        faults_before = _minor_faults()
         try:
             for _ in range(steps):
                 t0 = time.perf_counter()
@@ -94,10 +98,23 @@ def profile(config: str, threads: int, steps: int, warmup: int = 3, use_cprofile
             optim.Adam.step = adam_step
             for cls, kind, original in originals:
                 setattr(cls, kind, original)
-    return times, dict(totals), opt_time[0], prof
+    faults = (_minor_faults() - faults_before) / steps
+    return times, dict(totals), opt_time[0], prof, faults
 
 
-def report(config: str, threads: int, steps: int, times, totals, opt_time, prof) -> str:
+def _minor_faults() -> int:
+    """This process's page faults so far that needed no disk (a fresh page's first touch)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def buffers_enabled() -> bool:
+    from minitensor.kernels import buffers
+    return buffers.enabled()
+
+
+def report(config: str, threads: int, steps: int, times, totals, opt_time, prof,
+           faults: float) -> str:
     total = sum(times)
     step_ms = statistics.median(times) * 1e3
     per_step = lambda s: s / steps * 1e3  # noqa: E731
@@ -123,6 +140,8 @@ def report(config: str, threads: int, steps: int, times, totals, opt_time, prof)
     n_ops = sum(e[0] for e in by_op.values()) / steps
     lines.append(f"\n{n_ops:.0f} op calls (graph nodes) per step; Python overhead per op "
                  f"{per_step(cats['Python overhead (graph, engine, rest)']) / n_ops * 1e3:.1f} us")
+    lines.append(f"{faults:.0f} page faults per step (first touches of fresh memory; "
+                 f"buffer pool {'on' if buffers_enabled() else 'off'})")
     if prof:
         import io
         out = io.StringIO()

@@ -103,9 +103,9 @@ def test_args():
 def test_profile_step_and_matmul_shapes_run_at_toy_size():
     """bench.profile_step and bench.matmul_shapes, in this process at the toy config."""
     from bench import matmul_shapes, profile_step
-    times, totals, opt_time, _ = profile_step.profile("toy", threads=1, steps=1, warmup=1)
-    text = profile_step.report("toy", 1, 1, times, totals, opt_time, None)
-    assert "Linear" in text and "Python overhead" in text
+    times, totals, opt_time, _, faults = profile_step.profile("toy", threads=1, steps=1, warmup=1)
+    text = profile_step.report("toy", 1, 1, times, totals, opt_time, None, faults)
+    assert "Linear" in text and "Python overhead" in text and "page faults per step" in text
     rows, peak = matmul_shapes.run(["toy"], TOY, harness.try_import_torch(), log=lambda s: None)
     assert peak > 0 and [r["name"].split()[1] for r in rows[:3]] == ["fwd", "dX", "dW"]
     for row in rows:

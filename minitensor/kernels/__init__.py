@@ -18,6 +18,10 @@ backend can be switched at run time::
         ...
     kernels.tune_process()                # opt-in process-wide tuning (process.py)
 
+The fast backend takes its big output arrays from ``buffers`` (buffers.py), a pool of
+freed arrays reused step after step instead of fresh pages from the allocator each time
+(``buffers.clear()`` gives the free ones back; MINITENSOR_BUFFER_POOL=0 turns it off).
+
 The starting backend comes from the environment variable MINITENSOR_BACKEND
 (``numba`` or ``numpy``); without it, numba is used when it imports.
 Nothing here prints, and importing it compiles nothing (Numba compiles lazily).

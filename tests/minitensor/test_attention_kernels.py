@@ -273,14 +273,21 @@ def test_vectorized_exp_matches_numpy(dtype):
 
 # ------------------------------------------------------------------ memory
 def _peak_forward_bytes(fn, T, dtype=np.float32):
+    from minitensor.kernels import buffers
     rng = np.random.default_rng(8)
     q, k, v, _ = _inputs(rng, 1, 1, T, T, 32, 32, dtype)
     fn(q, k, v, None, False, 0.2)  # compile / warm up outside the measurement
+    # The buffer pool would serve the second call from the first call's freed arrays,
+    # which tracemalloc does not see: measure what the kernel asks for, pool off.
+    previous = buffers.set_enabled(False)
     tracemalloc.start()
     tracemalloc.reset_peak()
-    out, cache = fn(q, k, v, None, False, 0.2)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    try:
+        out, cache = fn(q, k, v, None, False, 0.2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        buffers.set_enabled(previous)
     del out, cache
     return peak
 

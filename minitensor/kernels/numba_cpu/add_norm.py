@@ -21,6 +21,7 @@ import numpy as np
 
 from numba import njit, prange
 
+from ..buffers import empty
 from ._math import _JIT, _row_sum, _row_sum_sq_dev, _rows
 from ._threads import launch, parallel_kernel
 from .pointwise import _dropout_factor, _mask_args, dropout_backward
@@ -91,15 +92,15 @@ def add_norm_forward(x, y, weight, bias, eps, p, seed):
     x2 = _rows(x)
     w = np.ones(c, x.dtype) if weight is None else np.ascontiguousarray(weight)
     b = np.zeros(c, x.dtype) if bias is None else np.ascontiguousarray(bias)
-    r = np.empty_like(x2)
-    out = np.empty(x.shape, dtype=x.dtype)
+    r = empty(x2.shape, x2.dtype)
+    out = empty(x.shape, x.dtype)
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     out2 = out.reshape(-1, c)
     keep, scale = None, dt(1)
     if 0 < p < 1:
         seed_, threshold, scale, zero = _mask_args(p, seed, x.dtype)
-        keep = np.empty(x2.shape, dtype=np.bool_)
+        keep = empty(x2.shape, np.bool_)
         launch(_keep_flat, _MASK_COST * x2.size, seed_, threshold, scale, zero, keep.reshape(-1))
         launch(_add_dropout_norm_rows, _FORWARD_COST * x2.size, x2, _rows(y), keep, scale, zero,
                w, b, dt(eps), dt(c), r, out2, mean, rstd)
@@ -155,8 +156,8 @@ def add_norm_backward(dout, cache):
     dt = r.dtype.type
     rows, c = r.shape
     w = np.ones(c, r.dtype) if weight is None else np.ascontiguousarray(weight)
-    dr = np.empty(dout.shape, dtype=r.dtype)
-    dy = np.empty_like(dr)
+    dr = empty(dout.shape, r.dtype)
+    dy = empty(dout.shape, r.dtype)
     chunks = max(1, min(rows, _LN_CHUNKS))
     dw_part = np.zeros((chunks, c), dtype=r.dtype)
     db_part = np.zeros((chunks, c), dtype=r.dtype)
@@ -190,7 +191,7 @@ def add_dropout_forward(x, y, p, seed):
         return x + y, (p, seed)
     if p == 1:
         return x + np.zeros_like(y), (p, seed)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     launch(_add_dropout_flat, x.size * (1 + _MASK_COST), np.ascontiguousarray(x).reshape(-1),
            np.ascontiguousarray(y).reshape(-1), *_mask_args(p, seed, x.dtype), out.reshape(-1))
     return out, (p, seed)

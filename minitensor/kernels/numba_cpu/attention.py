@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, prange
 
+from ..buffers import empty
 from ._math import _JIT, _exp
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from ._tiles import (_FASTMATH, _QKV_INPUT, BLOCK_K, BLOCK_Q, _add_mask_and_causal, _blocks_t,
@@ -259,10 +260,10 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None):
     B, H, Tq, _ = q.shape
     Tk, Dv = k.shape[2], v.shape[3]
     mask_t, has_mask = _compact_mask_t(mask, (B, H, Tq, Tk), dtype)
-    out = np.empty((B, H, Tq, Dv), dtype)
-    lse = np.empty((B, H, Tq), dtype)
+    out = empty((B, H, Tq, Dv), dtype)
+    lse = empty((B, H, Tq), dtype)
     threads = get_num_threads()
-    work = np.empty((threads, _fwd_work_size(Tq, q.shape[3], Dv)), dtype)
+    work = empty((threads, _fwd_work_size(Tq, q.shape[3], Dv)), dtype)
     work64 = np.empty((threads, BLOCK_Q), np.float64)
     with blas_single_threaded():
         # work: the products' multiply-adds
@@ -286,7 +287,7 @@ def attention_backward(dout, cache):
     lse = np.ascontiguousarray(lse, dtype=dtype)
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
     (_, _, Tq, D), Dv = q.shape, v.shape[3]
-    work = np.empty((get_num_threads(), _bwd_work_size(Tq, D, Dv)), dtype)
+    work = empty((get_num_threads(), _bwd_work_size(Tq, D, Dv)), dtype)
     with blas_single_threaded():
         launch(_attention_bwd, q.size * k.shape[2], dout, q, k, v, out, lse,
                mask_t, has_mask, bool(cache["is_causal"]), dtype.type(cache["scale"]), dq, dk, dv,
@@ -374,8 +375,8 @@ def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p,
     S = arrays[ki].shape[1]
     mask4, has_mask = _compact_head_mask(mask, (B, num_heads, L, S), dtype)
     threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
-    p = np.empty((B, num_heads, L, S), dtype)
-    out = np.empty((B, L, width_v), dtype)
+    p = empty((B, num_heads, L, S), dtype)
+    out = empty((B, L, width_v), dtype)
     dk, dv = width // num_heads, width_v // num_heads
     args = (arrays[qi], arrays[ki], arrays[vi], cols, dk, dv, mask4, has_mask, dtype.type(scale),
             np.uint64(seed & 0xFFFFFFFFFFFFFFFF), threshold, dscale, zero, p, out,
@@ -441,7 +442,7 @@ def attention_weights_backward(dout, dweights, cache):
     cols, width, width_v = _qkv_columns(arrays, layout)
     qi, ki, vi = _QKV_INPUT[layout]
     threshold, dscale, zero = _dropout_consts(dropout_p, dtype)
-    grads = [np.empty(a.shape, dtype) for a in arrays]    # every column is written below
+    grads = [empty(a.shape, dtype) for a in arrays]    # every column is written below
     dk, dv = width // heads, width_v // heads
     has_dweights = dweights is not None
     # without a weights' gradient, a dummy of the same type (one compiled kernel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from ..buffers import empty
 from ._math import _JIT, _rows
 from ._threads import launch, parallel_kernel
 
@@ -26,7 +27,7 @@ def embedding_forward(weight, indices):
     # weight (V, D), indices (...) int -> out (*indices.shape, D); cache (indices flat, V)
     v, d = weight.shape
     idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
-    out = np.empty(indices.shape + (d,), dtype=weight.dtype)
+    out = empty(indices.shape + (d,), weight.dtype)
     launch(_gather_rows, out.size, np.ascontiguousarray(weight), idx, out.reshape(-1, d))
     return out, (idx, v)
 

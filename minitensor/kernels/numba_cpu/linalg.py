@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from ..buffers import empty
 from ._threads import blas_single_threaded
 
 # Products with fewer multiply-adds (M * K * N, summed over the batch) run on one
@@ -234,7 +235,7 @@ def _row_blocks(a: np.ndarray, macs: int) -> int:
 def _matmul_2d(a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
     """a (M, K) @ b (K, N) -> (M, N) in ``dtype`` (float32/float64), all dims > 0."""
     a, b = _blas_ready(a, dtype), _blas_ready(b, dtype)
-    out = np.empty((a.shape[0], b.shape[1]), dtype)
+    out = empty((a.shape[0], b.shape[1]), dtype)
     blocks = _row_blocks(a, a.shape[0] * a.shape[1] * b.shape[1])
     with blas_single_threaded():
         if blocks > 1:
@@ -278,7 +279,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b3 = np.ascontiguousarray(b, dtype=dtype).reshape((-1, K, N))
     ia = np.broadcast_to(np.arange(a3.shape[0]).reshape(a.shape[:-2]), batch).ravel()
     ib = np.broadcast_to(np.arange(b3.shape[0]).reshape(b.shape[:-2]), batch).ravel()
-    out = np.empty((n, M, N), dtype)
+    out = empty((n, M, N), dtype)
     parallel = n > 1 and n * M * K * N >= BATCHED_MIN_WORK and get_num_threads() > 1
     with blas_single_threaded():
         (_batched_dot if parallel else _batched_dot_serial)(a3, b3, ia, ib, out)
@@ -303,7 +304,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
     x, wt = _blas_ready(x, dtype), _blas_ready(weight.T, dtype)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias, dtype=dtype) if has_bias else np.zeros(1, dtype)
-    out = np.empty((x.shape[0], wt.shape[1]), dtype)
+    out = empty((x.shape[0], wt.shape[1]), dtype)
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     with blas_single_threaded():
         if blocks > 1:
@@ -341,8 +342,8 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
     g, w, x = (_blas_ready(a, dtype) for a in (dout, weight, x))
     if not g.flags.c_contiguous:
         g = np.ascontiguousarray(g)
-    dx = np.empty((g.shape[0], w.shape[1]), dtype)
-    dw = np.empty((g.shape[1], x.shape[1]), dtype)
+    dx = empty((g.shape[0], w.shape[1]), dtype)
+    dw = empty((g.shape[1], x.shape[1]), dtype)
     db = np.empty(g.shape[1], dtype)
     with blas_single_threaded():
         _linear_grads(g, w, x, dx, dw, db, need_db)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..buffers import empty
 from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from .linalg import _FLOATS, _blas_ready, _row_blocks, linear, linear_backward
@@ -143,7 +144,7 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
     x, wt = _blas_ready(x, dtype), _blas_ready(weight.T, dtype)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias, dtype=dtype) if has_bias else np.zeros(1, dtype)
-    out = np.empty((x.shape[0], wt.shape[1]), dtype)
+    out = empty((x.shape[0], wt.shape[1]), dtype)
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     drop_args = _dropout_args(p, seed, dtype)
     with blas_single_threaded():
@@ -151,7 +152,7 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
             kernel = _linear_relu_blocks if blocks > 1 else _linear_relu_blocks.serial
             kernel(x, wt, b, has_bias, out, blocks, *drop_args)
             return out, (activation, out, p, seed)
-        pre = np.empty_like(out)
+        pre = empty(out.shape, dtype)
         kernel = _linear_gelu_blocks if blocks > 1 else _linear_gelu_blocks.serial
         kernel(x, wt, b, has_bias, out, pre, _gelu_consts(dtype), blocks, *drop_args)
     return out, (activation, pre, p, seed)
@@ -213,7 +214,7 @@ def linear_act_backward(dout, x, weight, cache, needs):
         dh = _unfused_grad(dout, activation, saved, p, seed)
     else:
         g = np.ascontiguousarray(dout).reshape(-1)
-        dh = np.empty(saved.shape, saved.dtype)
+        dh = empty(saved.shape, saved.dtype)
         seed_u, threshold, scale, drop = _dropout_args(p, seed, saved.dtype)
         if activation == "relu":
             if launch(_relu_grad_flat, g.size, g, saved.reshape(-1), scale, dh.reshape(-1)):

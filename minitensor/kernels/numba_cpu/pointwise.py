@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..buffers import empty
 from ._math import _EXP_COST, _JIT, _erf, _exp, _tanh, _zero
 from ._threads import launch, parallel_kernel
 
@@ -52,7 +53,7 @@ def gelu_forward(x, approximate):
     """
     # x (...) -> out (...); cache (x flat, approximate)
     xf = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     core = _gelu_tanh_flat if approximate == "tanh" else _gelu_erf_flat
     launch(core, _EXP_COST * xf.size, xf, _gelu_consts(x.dtype), out.reshape(-1))
     return out, (xf, approximate)
@@ -83,7 +84,7 @@ def gelu_backward(dout, cache):
     """
     # dout (...), x flat -> dx (...)
     xf, approximate = cache
-    dx = np.empty(dout.shape, dtype=xf.dtype)
+    dx = empty(dout.shape, xf.dtype)
     core = _gelu_tanh_backward_flat if approximate == "tanh" else _gelu_erf_backward_flat
     launch(core, _EXP_COST * xf.size, np.ascontiguousarray(dout).reshape(-1), xf, _gelu_consts(xf.dtype),
            dx.reshape(-1))
@@ -112,7 +113,7 @@ def relu_forward(x):
     if x.dtype.kind != "f":
         out = np.maximum(x, 0)                   # integer input: NumPy's is as fast
         return out, (out,)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     launch(_relu_flat, x.size, np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
     return out, (out,)
 
@@ -137,7 +138,7 @@ def relu_backward(dout, cache):
     (out,) = cache
     if out.dtype.kind != "f" or dout.dtype != out.dtype or dout.shape != out.shape:
         return np.where(out <= 0, 0, dout)
-    dx = np.empty(out.shape, dtype=out.dtype)
+    dx = empty(out.shape, out.dtype)
     launch(_relu_backward_flat, out.size, np.ascontiguousarray(dout).reshape(-1), out.reshape(-1),
            dx.reshape(-1))
     return dx
@@ -192,7 +193,7 @@ def dropout_forward(x, p, seed):
         return x, (p, seed)
     if p == 1:
         return np.zeros_like(x), (p, seed)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     launch(_dropout_flat, x.size, np.ascontiguousarray(x).reshape(-1),
            *_mask_args(p, seed, x.dtype), out.reshape(-1))
     return out, (p, seed)

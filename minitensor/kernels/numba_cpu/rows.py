@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..buffers import empty
 from ._math import (_EXP_COST, _JIT, _SUM_FLAGS, _exp, _row_dot, _row_exp_store_sum, _row_max,
                     _row_sum, _row_sum_exp, _row_sum_sq_dev, _rows, _zero)
 from ._threads import launch, parallel_kernel
@@ -70,7 +71,7 @@ def softmax_forward(x):
     moves by at most 1 ulp).
     """
     # x (..., C) -> y (..., C); cache (y,)
-    y = np.empty(x.shape, dtype=x.dtype)
+    y = empty(x.shape, x.dtype)
     launch(_softmax_rows, _EXP_COST * x.size, _rows(x), y.reshape(-1, x.shape[-1]))
     return y, (y,)
 
@@ -93,7 +94,7 @@ def softmax_backward(dout, cache):
     """
     # dout (..., C), y (..., C) -> dx (..., C)
     (y,) = cache
-    dx = np.empty(y.shape, dtype=y.dtype)
+    dx = empty(y.shape, y.dtype)
     launch(_softmax_backward_rows, y.size, _rows(dout), _rows(y), dx.reshape(-1, y.shape[-1]))
     return dx
 
@@ -128,7 +129,7 @@ def log_softmax_forward(x):
     exponentials are summed, never stored.
     """
     # x (..., C) -> out (..., C); cache (out,)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     launch(_log_softmax_rows, _EXP_COST * x.size, _rows(x), out.reshape(-1, x.shape[-1]))
     return out, (out,)
 
@@ -151,7 +152,7 @@ def log_softmax_backward(dout, cache):
     """
     # dout (..., C), out (..., C) -> dx (..., C)
     (out,) = cache
-    dx = np.empty(out.shape, dtype=out.dtype)
+    dx = empty(out.shape, out.dtype)
     launch(_log_softmax_backward_rows, _EXP_COST * out.size, _rows(dout), _rows(out),
            dx.reshape(-1, out.shape[-1]))
     return dx
@@ -235,7 +236,7 @@ def cross_entropy_backward(dloss, cache):
     g[...] = dloss
     if reduction == "mean":
         g /= max(count, 1)
-    dlogits = np.empty_like(logits)
+    dlogits = empty(logits.shape, logits.dtype)
     launch(_cross_entropy_backward_rows, _EXP_COST * logits.size, logits, t, valid, lse, g, dt(1 - eps),
            dt(eps / c), dlogits)
     return dlogits
@@ -273,7 +274,7 @@ def layer_norm_forward(x, weight, bias, eps):
     x2 = _rows(x)
     w = np.ones(c, x.dtype) if weight is None else np.ascontiguousarray(weight)
     b = np.zeros(c, x.dtype) if bias is None else np.ascontiguousarray(bias)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = empty(x.shape, x.dtype)
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     launch(_layer_norm_rows, x2.size, x2, w, b, dt(eps), dt(c), out.reshape(-1, c), mean, rstd)
@@ -332,7 +333,7 @@ def layer_norm_backward(dout, cache):
     dt = x2.dtype.type
     rows, c = x2.shape
     w = np.ones(c, x2.dtype) if weight is None else np.ascontiguousarray(weight)
-    dx = np.empty(dout.shape, dtype=x2.dtype)
+    dx = empty(dout.shape, x2.dtype)
     chunks = max(1, min(rows, _LN_CHUNKS))
     dw_part = np.zeros((chunks, c), dtype=x2.dtype)
     db_part = np.zeros((chunks, c), dtype=x2.dtype)
