@@ -79,6 +79,7 @@ class BufferPool:
         self._lock = threading.Lock()         # a free buffer is handed out once, whatever thread asks
         self._tick = 0
         self._cursor: dict[int, int] = {}     # size class -> where to start the next scan
+        self._ids: set[int] = set()           # id() of every buffer kept (for ``holds``)
         self._free_refs = _refs_when_free()
         self.hits = 0                         # arrays served from a kept buffer
         self.misses = 0                       # arrays that needed a new buffer
@@ -109,17 +110,28 @@ class BufferPool:
             if buffer is None:
                 buffer = np.empty(size, np.uint8)
                 entries.append([buffer, self._tick])
+                self._ids.add(id(buffer))
                 self.misses += 1
                 if len(entries) > MAX_PER_CLASS:   # arrays kept for long: stop scanning past them
-                    entries.remove(min(entries, key=lambda entry: entry[1]))
+                    oldest = min(entries, key=lambda entry: entry[1])
+                    entries.remove(oldest)
+                    self._ids.discard(id(oldest[0]))
             if self._tick % self.sweep_every == 0:
                 self._drop_free(older_than=self._tick - self.sweep_every)
             return np.ndarray(shape, dtype, buffer=buffer)
 
+    def holds(self, array) -> bool:
+        """True when ``array`` is one of the pool's buffers (the owner of memory it hands out)."""
+        return id(array) in self._ids
+
     def _drop_free(self, older_than: float) -> None:
         for size in list(self._classes):
-            kept = [entry for entry in self._classes[size]
-                    if entry[1] > older_than or sys.getrefcount(entry[0]) != self._free_refs]
+            kept = []
+            for entry in self._classes[size]:
+                if entry[1] > older_than or sys.getrefcount(entry[0]) != self._free_refs:
+                    kept.append(entry)
+                else:
+                    self._ids.discard(id(entry[0]))
             if kept:
                 self._classes[size] = kept
             else:
@@ -150,6 +162,13 @@ def empty(shape, dtype) -> np.ndarray:
     if _enabled:
         return _pool.empty(shape, dtype)
     return np.empty(shape, dtype)
+
+
+def holds(array) -> bool:
+    """True when ``array`` is a buffer of the pool: it then has one reference more than
+    the arrays using it (the pool's own), which is how a caller counting references to
+    the owner of an array's memory tells that array is its only user."""
+    return _pool.holds(array)
 
 
 def set_enabled(enabled: bool) -> bool:
