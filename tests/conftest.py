@@ -19,6 +19,12 @@ import pytest
 import minitensor as mt
 from minitensor import kernels
 
+# Parallel kernels compile here when first called, as Numba does, not in a background
+# process with their serial twins standing in meanwhile (the default, for users): a test
+# of a parallel kernel must run the parallel code. (Subprocesses inherit this;
+# test_background_compile.py turns it on for itself.)
+os.environ.setdefault("MINITENSOR_BACKGROUND_COMPILE", "0")
+
 
 def _torch_installed() -> bool:
     try:

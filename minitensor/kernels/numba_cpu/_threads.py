@@ -46,6 +46,8 @@ import types
 import numba
 import numpy as np
 
+from ._background_compile import parallel_ready
+
 # Kernels given less work than this (in elements, each about as costly as a layer-norm
 # element: ~0.4 ns on one core; costlier kernels count theirs several times) run on the
 # calling thread alone. Measured on 2 idle cores: a (1024, 128) layer norm (131K elements)
@@ -129,10 +131,11 @@ def parallel_kernel(**jit_options):
 def launch(kernel, work: int, *args):
     """``kernel(*args)`` for a ``parallel_kernel``: on the Numba threads when ``work``
     (elements, or an equivalent count) reaches PARALLEL_MIN_WORK and more than one
-    thread is allowed, else its serial twin on the calling thread."""
+    thread is allowed and its parallel code is compiled (_background_compile.py), else
+    its serial twin on the calling thread."""
     # get_num_threads() first, always: it also starts Numba's threading layer, so which
     # layer runs (numba.threading_layer()) is settled by the first kernel call either way.
-    if numba.get_num_threads() > 1 and work >= PARALLEL_MIN_WORK:
+    if numba.get_num_threads() > 1 and work >= PARALLEL_MIN_WORK and parallel_ready(kernel, *args):
         return kernel(*args)
     return kernel.serial(*args)
 

@@ -33,6 +33,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..buffers import empty
+from ._background_compile import parallel_ready
 from ._threads import blas_single_threaded
 
 # Products with fewer multiply-adds (M * K * N, summed over the batch) run on one
@@ -238,7 +239,7 @@ def _matmul_2d(a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
     out = empty((a.shape[0], b.shape[1]), dtype)
     blocks = _row_blocks(a, a.shape[0] * a.shape[1] * b.shape[1])
     with blas_single_threaded():
-        if blocks > 1:
+        if blocks > 1 and parallel_ready(_dot_row_blocks, a, b, out, blocks):
             _dot_row_blocks(a, b, out, blocks)
         else:
             _dot(a, b, out)
@@ -282,7 +283,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = empty((n, M, N), dtype)
     parallel = n > 1 and n * M * K * N >= BATCHED_MIN_WORK and get_num_threads() > 1
     with blas_single_threaded():
-        (_batched_dot if parallel else _batched_dot_serial)(a3, b3, ia, ib, out)
+        if parallel and parallel_ready(_batched_dot, a3, b3, ia, ib, out):
+            _batched_dot(a3, b3, ia, ib, out)
+        else:
+            _batched_dot_serial(a3, b3, ia, ib, out)
     return out.reshape(batch + (M, N))
 
 
@@ -307,7 +311,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
     out = empty((x.shape[0], wt.shape[1]), dtype)
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     with blas_single_threaded():
-        if blocks > 1:
+        if blocks > 1 and parallel_ready(_linear_row_blocks, x, wt, b, has_bias, out, blocks):
             _linear_row_blocks(x, wt, b, has_bias, out, blocks)
         else:
             _linear_serial(x, wt, b, has_bias, out)
@@ -346,5 +350,11 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
     dw = empty((g.shape[1], x.shape[1]), dtype)
     db = np.empty(g.shape[1], dtype)
     with blas_single_threaded():
-        _linear_grads(g, w, x, dx, dw, db, need_db)
+        if parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db):
+            _linear_grads(g, w, x, dx, dw, db, need_db)
+        else:                                     # the same products, one after the other
+            _dot(g, w, dx)
+            _dot(g.T, x, dw)
+            if need_db:
+                _column_sums(g, db)
     return dx, dw, (db if need_db else None)

@@ -27,6 +27,7 @@ from numba import njit, prange
 
 from ..buffers import empty
 from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
+from ._background_compile import parallel_ready
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from .linalg import _FLOATS, _blas_ready, _row_blocks, linear, linear_backward
 from .pointwise import (_dropout_factor, _gelu_consts, _mask_args, dropout_backward,
@@ -149,12 +150,14 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
     drop_args = _dropout_args(p, seed, dtype)
     with blas_single_threaded():
         if activation == "relu":
-            kernel = _linear_relu_blocks if blocks > 1 else _linear_relu_blocks.serial
-            kernel(x, wt, b, has_bias, out, blocks, *drop_args)
+            args = (x, wt, b, has_bias, out, blocks, *drop_args)
+            parallel = blocks > 1 and parallel_ready(_linear_relu_blocks, *args)
+            (_linear_relu_blocks if parallel else _linear_relu_blocks.serial)(*args)
             return out, (activation, out, p, seed)
         pre = empty(out.shape, dtype)
-        kernel = _linear_gelu_blocks if blocks > 1 else _linear_gelu_blocks.serial
-        kernel(x, wt, b, has_bias, out, pre, _gelu_consts(dtype), blocks, *drop_args)
+        args = (x, wt, b, has_bias, out, pre, _gelu_consts(dtype), blocks, *drop_args)
+        parallel = blocks > 1 and parallel_ready(_linear_gelu_blocks, *args)
+        (_linear_gelu_blocks if parallel else _linear_gelu_blocks.serial)(*args)
     return out, (activation, pre, p, seed)
 
 

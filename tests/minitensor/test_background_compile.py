@@ -1,0 +1,81 @@
+"""Parallel kernels missing from Numba's cache compile in a background process while their
+serial twins do the work (kernels/numba_cpu/_background_compile.py).
+
+Each case is a fresh interpreter on its own NUMBA_CACHE_DIR (an empty cache is the case
+in question), at 2 threads, calling the ReLU kernel on enough elements for its parallel
+twin (a cheap kernel to compile)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minitensor import kernels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_PROBE = """
+import json, sys, time
+import numpy as np
+from minitensor import kernels
+kernels.set_backend("numba")
+from minitensor.kernels.numba_cpu import _background_compile as bg, pointwise
+kernel = pointwise._relu_flat
+x = np.random.default_rng(0).standard_normal(1 << 19).astype(np.float32)
+report = {}
+with kernels.threads(2):
+    first, _ = pointwise.relu_forward(x)
+    report["ready_at_first_call"] = kernel in bg._ready
+    report["worker_started"] = bg._worker is not None
+    deadline = time.monotonic() + 120
+    while kernel in bg._pending and bg._key(kernel) not in bg._done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second, _ = pointwise.relu_forward(x)
+    report["ready_after"] = kernel in bg._ready
+    report["parallel_signatures"] = len(kernel.signatures)
+    report["parallel_cache_hits"] = sum(kernel.stats.cache_hits.values())
+    report["parallel_cache_misses"] = sum(kernel.stats.cache_misses.values())
+expected = np.maximum(x, 0)
+report["same_numbers"] = bool(np.array_equal(first, expected) and np.array_equal(second, expected))
+print(json.dumps(report))
+"""
+
+
+def _run(cache_dir, background: str):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_NUM_THREADS",)}
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), MINITENSOR_BACKGROUND_COMPILE=background,
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+@pytest.fixture(autouse=True)
+def _needs_numba():
+    if not kernels.numba_available():
+        pytest.skip("numba backend is not importable on this machine")
+
+
+def test_an_uncached_parallel_kernel_compiles_in_the_background_then_loads(tmp_path):
+    report, stderr = _run(tmp_path, "1")
+    assert report["same_numbers"]
+    assert not report["ready_at_first_call"] and report["worker_started"]   # serial twin ran
+    assert report["ready_after"] and report["parallel_signatures"] == 1
+    # The parallel code was compiled over there and loaded here from the cache.
+    assert report["parallel_cache_hits"] == 1 and report["parallel_cache_misses"] == 0
+    assert stderr.count("compiling parallel kernels in a background process") == 1
+
+    # The next process finds it in the cache: no background process, no message.
+    report, stderr = _run(tmp_path, "1")
+    assert report["same_numbers"] and report["ready_at_first_call"]
+    assert not report["worker_started"] and "background" not in stderr
+    assert report["parallel_cache_hits"] >= 1 and report["parallel_cache_misses"] == 0
+
+
+def test_turned_off_it_compiles_here_as_numba_does(tmp_path):
+    report, stderr = _run(tmp_path, "0")
+    assert report["same_numbers"] and report["ready_at_first_call"]
+    assert not report["worker_started"] and "background" not in stderr
+    assert report["parallel_cache_misses"] == 1           # compiled in this process
