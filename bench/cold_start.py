@@ -112,10 +112,32 @@ def _child_e2e(config: str, steps: int) -> dict:
         step("numba")
         steady.append(time.perf_counter() - s)
     import numba
+    background = _background_status(t2, step)
     return {"import_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2,
-            "steady_s": statistics.median(steady), "steady_runs_s": steady,
+            "steady_s": statistics.median(steady), "steady_runs_s": steady, **background,
             "threads": numba.get_num_threads(), "cache_was_cold": cold,
             "compiled": [[round(sec, 3), name] for sec, name in sorted(compiles.top, reverse=True)]}
+
+
+def _background_status(t_first_step: float, step) -> dict:
+    """The parallel kernels compiled in a background process (kernels/numba_cpu/
+    _background_compile.py): how many, and when the last was ready, in seconds after the
+    first step began (waits for it); then the step time with all of them loaded."""
+    from minitensor.kernels.numba_cpu import _background_compile as bg
+    if bg._worker is None:
+        return {"background_kernels": 0}
+    deadline = time.monotonic() + 600
+    while any(bg._key(k) not in bg._done for k in list(bg._pending)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ready = time.perf_counter() - t_first_step
+    step("numba")                       # loads the parallel kernels from the cache
+    times = []
+    for _ in range(3):
+        s = time.perf_counter()
+        step("numba")
+        times.append(time.perf_counter() - s)
+    return {"background_kernels": len(bg._done), "parallel_ready_s": ready,
+            "step_after_ready_s": statistics.median(times)}
 
 
 def _child_main(argv: list) -> None:
@@ -158,10 +180,12 @@ def _child_env(cache_dir: str | None, threads: int) -> dict:
 
 
 def _spawn(args: list, cache_dir: str | None, timeout: float = 900,
-           threads: int | None = None) -> dict:
+           threads: int | None = None, background: bool = True) -> dict:
     import numba
     cmd = [sys.executable, "-m", "bench.cold_start", *args]
     env = _child_env(cache_dir, threads or numba.get_num_threads())  # default: the parent's
+    if not background:  # every kernel compiled in the child itself, as Numba does
+        env["MINITENSOR_BACKGROUND_COMPILE"] = "0"
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=timeout)
     if res.returncode != 0:
@@ -195,7 +219,8 @@ def _kernel_rows(cache_dir: str | None, only: list | None) -> list:
     args = ["--child", "kernels", "--size", "toy"] + (["--only", *only] if only else [])
     rows = []
     for label in _labels(cache_dir):
-        calls = _spawn(args, cache_dir)["calls"]
+        # background compilation off: these rows measure what compiling costs
+        calls = _spawn(args, cache_dir, background=False)["calls"]
         first = sum(c["first_s"] for c in calls)
         compile_s = first - sum(c["second_s"] for c in calls)
         rows.append(_row(f"kernel first calls, {label}", compile_s,
@@ -205,18 +230,26 @@ def _kernel_rows(cache_dir: str | None, only: list | None) -> list:
     return rows
 
 
-def _e2e_rows(config: str, steps: int, cache_dir: str | None, threads: int | None = None) -> list:
-    """The e2e child on ``cache_dir`` (empty, then warm); rows name the thread count."""
+def _e2e_rows(config: str, steps: int, cache_dir: str | None, threads: int | None = None,
+              background: bool = True) -> list:
+    """The e2e child on ``cache_dir`` (empty, then warm); rows name the thread count, and
+    say so when background compilation was off."""
     args = ["--child", "e2e", "--config", config, "--steps", str(steps)]
     rows = []
     for label in _labels(cache_dir):
-        r = _spawn(args, cache_dir, threads=threads)
+        r = _spawn(args, cache_dir, threads=threads, background=background)
         n = r["threads"]
+        if not background:
+            label += ", background compile off"
         overhead = r["import_s"] + r["first_step_s"] - r["steady_s"]
         top = ", ".join(f"{name} {sec:.1f}" for sec, name in r["compiled"][:3])
         rows.append(_row(f"e2e {config} first step, {label}, {n} thr", r["first_step_s"],
-                         f"{len(r['compiled'])} compilations (top: {top or 'none'}); "
-                         f"import {r['import_s']:.2f} s, steady step {r['steady_s']:.2f} s",
+                         f"{len(r['compiled'])} compilations here (top: {top or 'none'}); "
+                         f"import {r['import_s']:.2f} s, steady step {r['steady_s']:.2f} s"
+                         + (f"; {r['background_kernels']} parallel kernels compiled in the "
+                            f"background, all ready {r['parallel_ready_s']:.1f} s after the "
+                            f"first step began (step then {r['step_after_ready_s']:.2f} s)"
+                            if r.get("background_kernels") else ""),
                          target_s=FIRST_STEP_TARGET_S, **r))
         rows.append(_row(f"e2e {config}: import + first step - steady, {label}, {n} thr",
                          overhead, f"import {r['import_s']:.2f} s + first step "
@@ -237,7 +270,7 @@ def run(settings, log=print, fresh_cache: bool | None = None, only: list | None 
     if fresh_cache is None:
         fresh_cache = settings.size == "full"
     # one fresh dir per part and thread count: an "empty cache" must find nothing
-    keys = ["kernels"] + [f"e2e{n}" for n in thread_counts]
+    keys = ["kernels"] + [f"e2e{n}" for n in thread_counts] + ["e2e-off"]
     dirs = {k: tempfile.mkdtemp(prefix=f"minitensor-numba-cache-{k}-") if fresh_cache else None
             for k in keys}
     e2e_config = e2e_config or ("toy" if settings.size == "toy" else "S")
@@ -249,6 +282,12 @@ def run(settings, log=print, fresh_cache: bool | None = None, only: list | None 
             ("kernels", lambda: _kernel_rows(dirs["kernels"], only))]
     jobs += [("e2e", lambda n=n: _e2e_rows(e2e_config, steps, dirs[f"e2e{n}"], n))
              for n in thread_counts]
+    # At 2+ threads, the same with every kernel compiled in the process (as Numba does):
+    # what the background compilation saves.
+    many = [n for n in thread_counts if n is not None and n > 1]
+    if many:
+        jobs.append(("e2e", lambda: _e2e_rows(e2e_config, steps, dirs["e2e-off"], many[0],
+                                              background=False)))
     rows = []
     try:
         for name, fn in jobs:
