@@ -6,6 +6,9 @@ signatures and caches' meaning.
     _threads.py   serial twin or prange per call (``launch``), BLAS held to one thread
     _tiles.py     tile copies, mask compaction and packed layouts of the attention kernels
     _cache.py     clears Numba's on-disk cache when any file here changed
+    _background_compile.py
+                  a parallel kernel missing from the cache compiles in a helper process
+                  while its serial twin does the work (``parallel_ready``)
     rows.py, pointwise.py, embedding.py, linalg.py, linear_act.py, attention.py, adam.py,
     add_norm.py:
                   the kernels
@@ -17,6 +20,7 @@ is compiled twice (``_threads.parallel_kernel``) and ``_threads.launch`` runs sm
 inputs on the calling thread, where waking a second thread would cost more than it
 saves. See ``numpy_ref`` for the contract; the tests hold the two packages together.
 
+Output arrays of 64 KiB and more come from ``..buffers`` (reused, not fresh pages).
 Every jitted function is cached on disk (``cache=True``: a second process pays no
 compile time). Numba's cache does not see edits to helpers in other files; ``_cache``
 handles that when this package loads. Debug with ``NUMBA_DISABLE_JIT=1``;

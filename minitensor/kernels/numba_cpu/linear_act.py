@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit, prange
 
 from ..buffers import empty
-from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
 from ._background_compile import parallel_ready
+from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from .linalg import _FLOATS, _blas_ready, _row_blocks, linear, linear_backward
 from .pointwise import (_dropout_factor, _gelu_consts, _mask_args, dropout_backward,
