@@ -16,7 +16,7 @@ How:
     empty(shape, dtype):                         # instead of np.empty, in the kernels
         if the array is small: return np.empty(shape, dtype)
         size class c = nbytes rounded up (by at most 1/16)
-        for each buffer b of class c:
+        for each buffer b of class c, then of the next classes up to 2c:
             if nothing but the pool refers to b: return b seen as (shape, dtype)
         allocate a new buffer of class c, keep it, return it seen as (shape, dtype)
 
@@ -35,6 +35,7 @@ tell when an object is free (Python built without the GIL).
 """
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import sys
@@ -43,7 +44,7 @@ import threading
 import numpy as np
 
 MIN_BYTES = 1 << 16    # smaller arrays come from np.empty: glibc keeps small freed blocks
-SWEEP_EVERY = 4096     # arrays handed out between two sweeps of unused free buffers
+SWEEP_EVERY = 1 << 16  # arrays handed out between two sweeps of unused free buffers
 CLASS_STEPS = 16       # size classes per power of two: at most 1/16 of a buffer unused
 MAX_PER_CLASS = 256    # buffers kept per size class (a lookup scans at most this many)
 
@@ -80,6 +81,7 @@ class BufferPool:
         self._tick = 0
         self._cursor: dict[int, int] = {}     # size class -> where to start the next scan
         self._ids: set[int] = set()           # id() of every buffer kept (for ``holds``)
+        self._sizes: list[int] = []           # the size classes kept, sorted
         self._free_refs = _refs_when_free()
         self.hits = 0                         # arrays served from a kept buffer
         self.misses = 0                       # arrays that needed a new buffer
@@ -95,30 +97,54 @@ class BufferPool:
         size = size_class(nbytes)
         with self._lock:
             self._tick += 1
-            entries = self._classes.setdefault(size, [])
-            buffer = None
-            count = len(entries)
-            start = self._cursor.get(size, 0)      # next fit: where the last one was found
-            for i in range(count):
-                entry = entries[(start + i) % count]
-                if sys.getrefcount(entry[0]) == self._free_refs:
-                    buffer = entry[0]
-                    entry[1] = self._tick
-                    self._cursor[size] = (start + i + 1) % count
-                    self.hits += 1
-                    break
+            buffer = self._take_free(size)
             if buffer is None:
-                buffer = np.empty(size, np.uint8)
-                entries.append([buffer, self._tick])
-                self._ids.add(id(buffer))
-                self.misses += 1
-                if len(entries) > MAX_PER_CLASS:   # arrays kept for long: stop scanning past them
-                    oldest = min(entries, key=lambda entry: entry[1])
-                    entries.remove(oldest)
-                    self._ids.discard(id(oldest[0]))
+                # A batch a few tokens shorter than before fits in a bigger free buffer (up
+                # to twice the size) instead of fresh memory.
+                first = bisect.bisect_right(self._sizes, size)
+                for bigger in self._sizes[first:first + CLASS_STEPS]:
+                    if bigger > 2 * size:
+                        break
+                    buffer = self._take_free(bigger)
+                    if buffer is not None:
+                        break
+            if buffer is None:
+                buffer = self._new_buffer(size)
             if self._tick % self.sweep_every == 0:
                 self._drop_free(older_than=self._tick - self.sweep_every)
             return np.ndarray(shape, dtype, buffer=buffer)
+
+    def _take_free(self, size: int):
+        """A free buffer of class ``size`` (now handed out), or None."""
+        entries = self._classes.get(size)
+        if not entries:
+            return None
+        count = len(entries)
+        start = self._cursor.get(size, 0)          # next fit: where the last one was found
+        for i in range(count):
+            entry = entries[(start + i) % count]
+            if sys.getrefcount(entry[0]) == self._free_refs:
+                entry[1] = self._tick
+                self._cursor[size] = (start + i + 1) % count
+                self.hits += 1
+                return entry[0]
+        return None
+
+    def _new_buffer(self, size: int) -> np.ndarray:
+        entries = self._classes.get(size)
+        if entries is None:
+            entries = self._classes[size] = []
+            bisect.insort(self._sizes, size)
+        buffer = np.empty(size, np.uint8)
+        entries.append([buffer, self._tick])
+        self._ids.add(id(buffer))
+        self.misses += 1
+        if len(entries) > MAX_PER_CLASS:            # arrays kept for long: stop scanning past them
+            # (by position: list.remove would compare entries, i.e. arrays)
+            oldest = min(range(len(entries)), key=lambda i: entries[i][1])
+            self._ids.discard(id(entries[oldest][0]))
+            del entries[oldest]
+        return buffer
 
     def holds(self, array) -> bool:
         """True when ``array`` is one of the pool's buffers (the owner of memory it hands out)."""
@@ -136,6 +162,7 @@ class BufferPool:
                 self._classes[size] = kept
             else:
                 del self._classes[size]
+                self._sizes.remove(size)
             self._cursor.pop(size, None)
 
     def clear(self) -> None:

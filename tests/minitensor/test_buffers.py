@@ -85,6 +85,19 @@ def test_memory_held_through_a_numba_kernel_result_is_not_reused():
     assert np.all(half == 7.0)
 
 
+def test_a_smaller_array_takes_a_free_bigger_buffer_up_to_twice_its_size():
+    pool = BufferPool(min_bytes=1024)
+    big = pool.empty((40, 64), np.float32)            # 10,240 bytes: class 10,240
+    first = address(big)
+    del big
+    shorter = pool.empty((30, 64), np.float32)        # 7,680 bytes: fits in it
+    assert address(shorter) == first and pool.stats()["misses"] == 1
+    del shorter
+    tiny = pool.empty((10, 64), np.float32)           # 2,560 bytes: under half, a new buffer
+    assert address(tiny) != first and pool.stats()["misses"] == 2
+    tiny[...] = 1
+
+
 def test_small_arrays_come_from_np_empty():
     pool = BufferPool(min_bytes=1 << 16)
     pool.empty((10, 10), np.float32)
@@ -124,6 +137,21 @@ def test_arrays_kept_for_long_do_not_slow_the_scan_down(monkeypatch):
     for i, a in enumerate(kept):                  # forgotten ones still belong to their arrays
         a[...] = i
     assert all(np.all(a == i) for i, a in enumerate(kept))
+
+
+def test_the_cap_drops_the_longest_unused_buffer_wherever_it_is(monkeypatch):
+    monkeypatch.setattr(buffers, "MAX_PER_CLASS", 4)
+    pool = BufferPool(min_bytes=1024)
+    kept = [pool.empty(2048, np.uint8) for _ in range(4)]
+    del kept[0]                          # the first buffer is free, handed out again: newest
+    again = pool.empty(2048, np.uint8)
+    more = pool.empty(2048, np.uint8)    # a fifth buffer: the cap drops the oldest, 2nd in line
+    assert pool.stats()["buffers"] == 4
+    assert not pool.holds(kept[0].base)
+    assert all(pool.holds(a.base) for a in (kept[1], kept[2], again, more))
+    for i, a in enumerate(kept + [again, more]):
+        a[...] = i
+    assert all(np.all(a == i) for i, a in enumerate(kept + [again, more]))
 
 
 def test_threads_never_share_a_buffer():

@@ -21,8 +21,9 @@ How, at each call site of a parallel kernel (``launch`` and the linear-algebra o
 
 The background process (``python -m minitensor.kernels.numba_cpu._background_compile``)
 compiles each kernel it is sent, for the argument types it is sent, into the same
-on-disk cache, and says so on its output; it ends when this process closes its input (at
-exit). Until a kernel is there its work runs on the calling thread: the first steps of
+on-disk cache, and says so on its output. At exit this process closes its input, and it
+ends once it has compiled what it was sent (a few seconds at most), so that a short run
+still leaves the next one a complete cache instead of starting over each time. Until a kernel is there its work runs on the calling thread: the first steps of
 the first run at 2 threads run at about one thread's speed while the other core
 compiles; afterwards the parallel kernels load from the cache in milliseconds. One line
 on stderr says that this is happening.
@@ -154,11 +155,13 @@ def _read_replies(worker) -> None:
 
 
 def _stop(worker) -> None:
-    """At exit: stop the background process (a compile cut short leaves the cache as it
-    was: Numba replaces its cache files whole)."""
-    if worker.poll() is None:
-        worker.kill()
-        worker.wait()
+    """At exit: no more requests. The background process finishes those it has (so the
+    next run finds them in the cache) and ends; this process does not wait for it."""
+    try:
+        worker.stdin.close()
+    except OSError:
+        pass
+    worker.returncode = 0     # not waited for on purpose (Popen would warn at exit)
 
 
 def _serve() -> None:
@@ -175,8 +178,11 @@ def _serve() -> None:
             status = "done"
         except Exception:                 # the caller then compiles it itself
             status = "failed"
-        stdout.write(f"{status}\t{module}\t{name}\n".encode())
-        stdout.flush()
+        try:
+            stdout.write(f"{status}\t{module}\t{name}\n".encode())
+            stdout.flush()
+        except OSError:           # the asking process has ended: finish the queue anyway
+            pass
 
 
 if __name__ == "__main__":
