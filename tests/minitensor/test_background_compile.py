@@ -79,3 +79,38 @@ def test_turned_off_it_compiles_here_as_numba_does(tmp_path):
     assert report["same_numbers"] and report["ready_at_first_call"]
     assert not report["worker_started"] and "background" not in stderr
     assert report["parallel_cache_misses"] == 1           # compiled in this process
+
+
+_SHORT = """
+import numpy as np
+from minitensor import kernels
+kernels.set_backend("numba")
+from minitensor.kernels.numba_cpu import _background_compile as bg, pointwise
+x = np.random.default_rng(0).standard_normal(1 << 19).astype(np.float32)
+with kernels.threads(2):
+    pointwise.relu_forward(x)
+print(pointwise._relu_flat in bg._pending)
+"""
+
+
+def test_a_run_that_ends_first_still_leaves_the_kernel_in_the_cache(tmp_path):
+    """The process exits at once; the helper finishes what it was sent, so the next run
+    loads the parallel kernel instead of starting its compilation over."""
+    import time
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="1",
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    def short_run() -> bool:                      # True: the kernel was still pending at exit
+        proc = subprocess.run([sys.executable, "-c", _SHORT], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip() == "True"
+
+    assert short_run()                            # an empty cache: sent to the helper
+    deadline = time.monotonic() + 120
+    while short_run():                            # each run ends before the helper is done;
+        assert time.monotonic() < deadline, "the parallel kernel never reached the cache"
+        time.sleep(1)                             # the helper outlives it and finishes
+    report, stderr = _run(tmp_path, "1")
+    assert report["ready_at_first_call"] and not report["worker_started"]
+    assert report["same_numbers"]
