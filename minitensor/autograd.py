@@ -23,17 +23,16 @@ intermediate tensors, so the only activation memory a graph holds is what ops sa
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import grad_mode
-from .kernels import buffers
 from .backward_step import BackwardStep
 # _flatten_saved is read from here by the profiler and viz.
 from .context import Context, _flatten_saved  # noqa: F401
+from .grad_ownership import SOLE_REFS as _SOLE_REFS, sole_user as _sole_user  # noqa: F401
 from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -428,16 +427,10 @@ def _run_output_hooks(node: Context, slot: int, grad: np.ndarray) -> np.ndarray:
 
 
 def _accumulate_leaf(leaf, g: np.ndarray, may_keep: bool = False) -> None:
-    """Add ``g`` to ``leaf.grad`` (set it when there is none).
-
-    ``.grad`` must own its memory: optimizers and clipping change it in place, and the
-    same g may also be the gradient of another input (Add returns one g for both), a
-    view of another gradient, or kept by a hook. So g is copied, unless the engine says
-    it may keep it (``may_keep``: called with g held only by its own variable) and the
-    reference counts show that nothing else refers to g or to its memory, as PyTorch's
-    AccumulateGrad steals a gradient whose use count says it is the only user. A
-    config-S step has 68 parameters: the copies took ~1.5 ms of it.
-    """
+    """Add ``g`` to ``leaf.grad`` (set it when there is none). A new .grad is a copy of
+    g unless the engine may keep it (``may_keep``: g held only by its own variable) and
+    nothing else refers to g or its memory (grad_ownership.py; a config-S step's 68
+    copies took ~1.5 ms)."""
     for hook in leaf._hooks:
         replaced = hook(Tensor._make(g, None))
         if replaced is not None:
@@ -453,39 +446,6 @@ def _accumulate_leaf(leaf, g: np.ndarray, may_keep: bool = False) -> None:
         leaf.grad = Tensor._make(owned, None)
     else:
         grad.data = grad._data + g.astype(dtype, copy=False)
-
-
-def _sole_user(g: np.ndarray) -> bool:
-    """True when only the engine's variable and ``_accumulate_leaf``'s refer to ``g``, and
-    ``g`` is the only array using its memory (NumPy points every view at the array that
-    owns the memory, so any other view would count on the owner)."""
-    if sys.getrefcount(g) != _SOLE_REFS[0]:
-        return False
-    base = g.base
-    if base is None:
-        return True
-    # A buffer of the kernels' pool has one reference more: the pool's own.
-    return sys.getrefcount(base) == _SOLE_REFS[1] + (1 if buffers.holds(base) else 0)
-
-
-def _probe_engine():             # _run_backward: g in one local variable...
-    g = np.empty(2)[:1]          # (a view, so its memory's owner is counted too)
-    return _probe_accumulate(g)
-
-
-def _probe_accumulate(g):        # ...passed to _accumulate_leaf, which asks _sole_user
-    return _probe_sole_user(g)
-
-
-def _probe_sole_user(g):
-    base = g.base
-    return sys.getrefcount(g), sys.getrefcount(base)
-
-
-# The counts _sole_user reads when nothing else holds the gradient, measured through the
-# same chain of calls (so they hold for whatever this interpreter counts). A build
-# without the GIL defers reference counting: there no count is trusted (always a copy).
-_SOLE_REFS = _probe_engine() if getattr(sys, "_is_gil_enabled", lambda: True)() else (-1, -1)
 
 
 # ----------------------------------------------------------------------------- anomaly mode

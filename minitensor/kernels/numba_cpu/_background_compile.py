@@ -71,7 +71,8 @@ def _first_calls(kernel, args) -> bool:
         _pending.discard(kernel)          # compiled over there: Numba loads it at the call
         _ready.add(kernel)
         return True
-    if not enabled() or _loaded_or_cached(kernel, args) or not _send(kernel, args):
+    sig = _signature(kernel, args) if enabled() else None
+    if sig is None or _loaded_or_cached(kernel, sig) or not _send(kernel, sig):
         _ready.add(kernel)                # (or: compile it here, now, as Numba would)
         return True
     _pending.add(kernel)
@@ -82,15 +83,18 @@ def _key(kernel) -> tuple:
     return kernel.py_func.__module__, kernel.py_func.__name__
 
 
-def _signature(kernel, args) -> tuple:
-    return tuple(kernel.typeof_pyval(a) for a in args)
+def _signature(kernel, args):
+    """Numba's types of ``args`` (what a compilation is for), or None if it cannot tell."""
+    try:
+        return tuple(kernel.typeof_pyval(a) for a in args)
+    except Exception:
+        return None
 
 
-def _loaded_or_cached(kernel, args) -> bool:
-    """True when the parallel code for ``args`` is in memory, or is in Numba's disk cache
+def _loaded_or_cached(kernel, sig) -> bool:
+    """True when the parallel code for ``sig`` is in memory, or is in Numba's disk cache
     (then it is loaded now), or when this cannot be told (then it compiles here)."""
     try:
-        sig = _signature(kernel, args)
         if sig in kernel.overloads:
             return True
         cache = getattr(kernel, "_cache", None)
@@ -104,12 +108,14 @@ def _loaded_or_cached(kernel, args) -> bool:
         return True
 
 
-def _send(kernel, args) -> bool:
-    """Ask the background process to compile ``kernel`` for ``args``' types (started at the
-    first request); False when it cannot be asked."""
+def _send(kernel, sig) -> bool:
+    """Ask the background process to compile ``kernel`` for ``sig`` (started at the first
+    request); False when it cannot be asked."""
     global _worker, _worker_pid
     try:
-        request = pickle.dumps((*_key(kernel), _signature(kernel, args)))
+        # Numba types travel pickled (its own cache index pickles them too) over a pipe
+        # between this process and the child it started; nothing is read from disk.
+        request = pickle.dumps((*_key(kernel), sig))
     except Exception:
         return False
     with _lock:
