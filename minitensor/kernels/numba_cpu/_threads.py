@@ -50,10 +50,14 @@ from ._background_compile import parallel_ready
 
 # Kernels given less work than this (in elements, each about as costly as a layer-norm
 # element: ~0.4 ns on one core; costlier kernels count theirs several times) run on the
-# calling thread alone. Measured on 2 idle cores: a (1024, 128) layer norm (131K elements)
-# takes 54 us on one thread and 65 us on two; a dropout of 524K elements 330 us against
-# 223 us. Waking the second thread costs ~30 us on an idle machine.
-PARALLEL_MIN_WORK = 1 << 18
+# calling thread alone. Timed alone on 2 idle cores, a (1024, 128) layer norm (131K
+# elements) took 54 us on one thread and 65 us on two (waking the second thread costs
+# ~30 us). Inside a training step the picture differs: the step's parallel kernels
+# follow each other closely enough that the Numba threads are still awake, and the
+# operands come from L3, where two cores fetch faster than one. Measured in the dates
+# task's step (2 idle cores, 5 alternated processes, medians): 262,144 -> 16,384 took it
+# from 15.2 to 14.2 ms (4,096: the same); config S unchanged (its kernels were above both).
+PARALLEL_MIN_WORK = 1 << 14
 
 _libs = None  # threadpoolctl controllers of the BLAS libraries Numba may call
 

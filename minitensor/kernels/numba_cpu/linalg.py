@@ -37,10 +37,13 @@ from ._background_compile import parallel_ready
 from ._threads import blas_single_threaded
 
 # Products with fewer multiply-adds (M * K * N, summed over the batch) run on one
-# thread: waking a sleeping thread costs ~5-40 us, and 8M multiply-adds take ~55 us on
-# one AVX-512 core (~150 GFLOP/s). Measured on 2 idle cores: (1024, 128) @ (128, 128)
-# (16M) is 1.4x faster on 2 threads, (1024, 128) @ (128, 512) 1.75x.
-PARALLEL_MIN_MACS = 1 << 23
+# thread; a Linear's backward runs dX and dW side by side from half as many. Chosen
+# inside training steps, not from a product timed alone: alone, with its operands in
+# cache and the second thread just woken, (704, 64) @ (64, 64) (2.9M) gains nothing
+# from 2 threads; inside the dates task's step (operands coming from L3, the Numba
+# threads kept busy by the step's other parallel kernels) a threshold of 2M instead of
+# 8M took the step from 17.0 to 15.2 ms (2 idle cores, 5 alternated processes, medians).
+PARALLEL_MIN_MACS = 1 << 21
 # Batched slices share the threads from less total work: each thread runs whole slices,
 # nothing is split (measured about even at (128, 64, 32) @ (128, 32, 64), 2M).
 BATCHED_MIN_WORK = 1 << 21
@@ -325,14 +328,16 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
         dx = dout @ weight;  dweight = dout^T @ x;  dbias = column sums of dout
         (dx and dweight side by side, one thread each, when both are needed and big)
 
-    Optimizations: see _linear_grads; otherwise one ``matmul`` per product.
+    Optimizations: see _linear_grads; below its size the same three kernels run one
+    after the other in one BLAS-limited block (the dates task's 704 x 64 x 64 products:
+    two ``matmul`` calls cost ~25 us more in Python than the ~60 us of arithmetic).
+    Other cases (one product needed, mixed dtypes): one ``matmul`` per product.
     """
     need_dx, need_dw, need_db = needs
     dtype = np.result_type(dout, *(a for a in (x, weight) if a is not None))
-    big = need_dx and need_dw and get_num_threads() > 1 and dtype in _FLOATS and \
-        dout.ndim == 2 and min(dout.shape + x.shape + weight.shape) > 0 and \
-        dout.shape[0] * dout.shape[1] * x.shape[1] >= PARALLEL_MIN_MACS // 2
-    if not big:
+    both = need_dx and need_dw and dtype in _FLOATS and dout.ndim == 2 and \
+        dout.dtype == x.dtype == weight.dtype and min(dout.shape + x.shape + weight.shape) > 0
+    if not both:
         dx = matmul(dout, weight) if need_dx else None
         dw = matmul(dout.T, x) if need_dw else None
         db = None
@@ -349,8 +354,10 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
     dx = empty((g.shape[0], w.shape[1]), dtype)
     dw = empty((g.shape[1], x.shape[1]), dtype)
     db = np.empty(g.shape[1], dtype)
+    side_by_side = get_num_threads() > 1 and \
+        g.shape[0] * g.shape[1] * x.shape[1] >= PARALLEL_MIN_MACS // 2
     with blas_single_threaded():
-        if parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db):
+        if side_by_side and parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db):
             _linear_grads(g, w, x, dx, dw, db, need_db)
         else:                                     # the same products, one after the other
             _dot(g, w, dx)
