@@ -92,6 +92,46 @@ def build(torch, mcfg):
     return model
 
 
+def load_ours(torch, model, state: dict) -> None:
+    """Give the twin our model's weights (``Seq2SeqTransformer.state_dict()``): the same
+    names under ``transformer.``, our shared embedding as ``embed`` and the tied
+    generator. Used to check that the twin trains the same model: from the same weights
+    and batches the two losses agree to float32 rounding (tests/test_bench_time_to_quality.py)."""
+    own = model.state_dict()
+    renamed = {"embed.weight": "src_embed.weight", "generator.weight": "src_embed.weight"}
+    model.load_state_dict({k: own[k] if k == "pe" else torch.from_numpy(np.array(state[renamed.get(k, k)]))
+                           for k in own})
+
+
+def adamw(torch, model, cfg):
+    """AdamW as the trainer builds it: weight decay on matrices only."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                             betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)
+
+
+def train_step(torch, model, opt, batch, cfg, step: int) -> float:
+    """One step exactly as the trainer's: forward, label-smoothed loss, backward,
+    clipping at ``cfg.clip_grad``, the schedule's lr for ``step``, AdamW. Returns the loss."""
+    from transformer.data import PAD_ID
+    from transformer.schedule import lr_at
+    logits = model(torch.from_numpy(batch.src), torch.from_numpy(batch.tgt_in),
+                   torch.from_numpy(batch.src_pad_mask), torch.from_numpy(batch.tgt_pad_mask))
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), torch.from_numpy(batch.tgt_out).reshape(-1),
+        ignore_index=PAD_ID, label_smoothing=cfg.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg)
+    opt.step()
+    return loss.item()
+
+
 def greedy(torch, model, src, src_pad, max_len, bos, eos):
     """Greedy decoding of a batch (recomputes the decoder each step, as a plain loop)."""
     memory = model.encode(src, src_pad)
@@ -130,10 +170,8 @@ def exact_match(torch, model, problem, examples) -> float:
 def run(seed: int, threads: int, target: float, eval_every: int, steps: int | None) -> dict:
     import torch
     torch.set_num_threads(threads)
-    from transformer.data import PAD_ID
     from transformer.data.stream import BatchStream
     from transformer.problems import make_problem
-    from transformer.schedule import lr_at
 
     t_start = time.perf_counter()
     cfg, model_over = _configs(seed, target, eval_every, steps)
@@ -143,30 +181,14 @@ def run(seed: int, threads: int, target: float, eval_every: int, steps: int | No
     torch.manual_seed(seed)
     model = build(torch, mcfg)
     model.train()
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
-                            betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)
+    opt = adamw(torch, model, cfg)
     stream = BatchStream(problem.train_loader(seed=cfg.seed + 1))
     val = problem.splits.val[:cfg.eval_examples]
     t0 = time.perf_counter()
     score, evals, step = 0.0, 0, 0
     while step < cfg.steps:
-        b = stream.next()
         step += 1
-        logits = model(torch.from_numpy(b.src), torch.from_numpy(b.tgt_in),
-                       torch.from_numpy(b.src_pad_mask), torch.from_numpy(b.tgt_pad_mask))
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), torch.from_numpy(b.tgt_out).reshape(-1),
-            ignore_index=PAD_ID, label_smoothing=cfg.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        opt.step()
+        train_step(torch, model, opt, stream.next(), cfg, step)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             score, evals = exact_match(torch, model, problem, val), evals + 1
             if score >= target:
