@@ -20,11 +20,12 @@ def _grads(parameters) -> list[np.ndarray]:
 
 def _vector_norm(array: np.ndarray, norm_type: float) -> np.ndarray:
     """The p-norm of all elements of ``array`` (0-d, same dtype)."""
+    if norm_type == 2.0:  # a . a: the squares of |a| bit for bit, without an |a| copy
+        a = array.ravel()
+        return np.sqrt(np.dot(a, a))
     a = np.abs(array.ravel())
     if norm_type == math.inf:
         return a.max(initial=0).astype(array.dtype)
-    if norm_type == 2.0:
-        return np.sqrt(np.dot(a, a))
     if norm_type == 1.0:
         return a.sum()
     return (a ** norm_type).sum() ** (1.0 / norm_type)
