@@ -120,8 +120,9 @@ def _child_e2e(config: str, steps: int) -> dict:
 
 
 def _background_status(t_first_step: float, step) -> dict:
-    """The parallel kernels compiled in a background process (kernels/numba_cpu/
-    _background_compile.py): how many, and when the last was ready, in seconds after the
+    """The kernels compiled in a background process (kernels/numba_cpu/
+    _background_compile.py: the parallel ones, and Linear's weight gradient asked for
+    ahead): how many, and when the last parallel one was ready, in seconds after the
     first step began (waits for it); then the step time with all of them loaded."""
     from minitensor.kernels.numba_cpu import _background_compile as bg
     if bg._worker is None:
@@ -246,7 +247,7 @@ def _e2e_rows(config: str, steps: int, cache_dir: str | None, threads: int | Non
         rows.append(_row(f"e2e {config} first step, {label}, {n} thr", r["first_step_s"],
                          f"{len(r['compiled'])} compilations here (top: {top or 'none'}); "
                          f"import {r['import_s']:.2f} s, steady step {r['steady_s']:.2f} s"
-                         + (f"; {r['background_kernels']} parallel kernels compiled in the "
+                         + (f"; {r['background_kernels']} kernels compiled in the "
                             f"background, all ready {r['parallel_ready_s']:.1f} s after the "
                             f"first step began (step then {r['step_after_ready_s']:.2f} s)"
                             if r.get("background_kernels") else ""),

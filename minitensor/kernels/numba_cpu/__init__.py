@@ -12,6 +12,8 @@ signatures and caches' meaning.
     rows.py, pointwise.py, embedding.py, linalg.py, linear_act.py, attention.py, adam.py,
     add_norm.py:
                   the kernels
+    weight_grad.py
+                  Linear's dW = dY^T X on 512-bit registers, read in place (linalg's backward)
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
 them as (rows, C) or flat and calls a jitted core; the cores run ``prange`` over rows

@@ -28,6 +28,11 @@ the first run at 2 threads run at about one thread's speed while the other core
 compiles; afterwards the parallel kernels load from the cache in milliseconds. One line
 on stderr says that this is happening.
 
+``compile_ahead(kernel, *args)`` sends the background process one more kind of request:
+a kernel this process will call soon, whatever it is (Linear's weight gradient, asked for
+at the first forward product). Nothing waits for it: if the code is not in the cache at
+its first call, Numba compiles it here as usual; either way the same code runs.
+
 ``MINITENSOR_BACKGROUND_COMPILE=0`` turns it off: every kernel compiles in this process
 when first called, as Numba does (the test suite does this, so that its parallel-kernel
 tests always run the parallel code).
@@ -46,6 +51,7 @@ ENV_VAR = "MINITENSOR_BACKGROUND_COMPILE"
 _ready: set = set()          # kernels whose parallel code is loaded (or may be) in this process
 _pending: set = set()        # kernels sent to the background process, not done yet
 _done: set = set()           # (module, name) the background process has compiled or given up on
+_ahead: set = set()          # kernels compile_ahead was asked for (once each)
 _worker = None               # the background process (subprocess.Popen)
 _worker_pid = None           # the process that started it (a forked child starts its own)
 _lock = threading.Lock()
@@ -62,6 +68,24 @@ def parallel_ready(kernel, *args) -> bool:
     if kernel in _ready:
         return True
     return _first_calls(kernel, args)
+
+
+def compile_ahead(kernel, *args) -> None:
+    """Ask the background process to compile ``kernel`` (any jitted function, not only a
+    parallel one) for the types of ``args`` now, because this process will call it soon,
+    unless it is loaded or cached. Never waits and changes no answer: if the code is not
+    in the cache by the time of the call, Numba compiles it here as usual. Used for a
+    kernel whose first call is predictable and comes seconds later (Linear's weight
+    gradient: the first backward follows the first forward's compilations), so that a
+    first step with an empty cache does not compile it on the critical path."""
+    if kernel in _ahead:
+        return
+    _ahead.add(kernel)
+    if not enabled():
+        return
+    sig = _signature(kernel, args)
+    if sig is not None and not _loaded_or_cached(kernel, sig):
+        _send(kernel, sig)
 
 
 def _first_calls(kernel, args) -> bool:
@@ -141,8 +165,8 @@ def _start_worker():
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     except OSError:
         return None
-    print("minitensor: compiling parallel kernels in a background process (first use of "
-          "this Numba cache); until each is ready, its work runs on one thread",
+    print("minitensor: compiling kernels in a background process (first use of this Numba "
+          "cache); until each parallel kernel is ready, its work runs on one thread",
           file=sys.stderr, flush=True)
     threading.Thread(target=_read_replies, args=(worker,), daemon=True,
                      name="minitensor-compile-replies").start()

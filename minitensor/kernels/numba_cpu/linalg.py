@@ -33,8 +33,10 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..buffers import empty
-from ._background_compile import parallel_ready
+from ._background_compile import compile_ahead, parallel_ready
 from ._threads import blas_single_threaded
+from .weight_grad import fits as _weight_grad_fits
+from .weight_grad import weight_grad as _weight_grad
 
 # Products with fewer multiply-adds (M * K * N, summed over the batch) run on one
 # thread; a Linear's backward runs dX and dW side by side from half as many. Chosen
@@ -52,6 +54,7 @@ BATCHED_MIN_WORK = 1 << 21
 TILE_M, TILE_K, TILE_N = 64, 128, 256
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_weight_grad_asked = False   # linear() has asked for weight_grad's compilation ahead (once)
 
 
 @njit(cache=True)
@@ -125,21 +128,25 @@ def _column_sums(g, out):
 
 
 @njit(cache=True, parallel=True)
-def _linear_grads(g, w, x, dx, dw, db, need_db):
+def _linear_grads(g, w, x, dx, dw, db, need_db, tiled):
     """dx = g @ w (and db = column sums of g) and dw = g^T @ x, side by side.
 
         for t in parallel (2 tasks): t = 0: dx = dot(g, w); db = colsum(g)
-                                     t = 1: dw = dot(g^T, x)
+                                     t = 1: dw = g^T x (weight_grad when tiled, else BLAS)
 
     Optimizations: the two products are independent and equally big, so with 2 threads
     each runs whole on its own thread: no operand is split or copied (splitting
-    dW = dY^T X by rows would copy the F-ordered dY^T).
+    dW = dY^T X by rows would copy the F-ordered dY^T). BLAS is slower at the
+    transposed product dW, so the dW thread finished last; ``weight_grad`` (where it
+    fits) evens them out.
     """
     for t in prange(2):
         if t == 0:
             np.dot(g, w, dx)
             if need_db:
                 _column_sums(g, db)
+        elif tiled:
+            _weight_grad(g, x, dw)
         else:
             np.dot(g.T, x, dw)
 
@@ -312,6 +319,11 @@ def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
     has_bias = bias is not None
     b = np.ascontiguousarray(bias, dtype=dtype) if has_bias else np.zeros(1, dtype)
     out = empty((x.shape[0], wt.shape[1]), dtype)
+    global _weight_grad_asked
+    if not _weight_grad_asked and _weight_grad_fits(out, x):
+        # the backward will need dW's kernel: on an empty cache it compiles elsewhere meanwhile
+        _weight_grad_asked = True
+        compile_ahead(_weight_grad, out, x, np.empty((out.shape[1], x.shape[1]), dtype))
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     with blas_single_threaded():
         if blocks > 1 and parallel_ready(_linear_row_blocks, x, wt, b, has_bias, out, blocks):
@@ -328,7 +340,8 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
         dx = dout @ weight;  dweight = dout^T @ x;  dbias = column sums of dout
         (dx and dweight side by side, one thread each, when both are needed and big)
 
-    Optimizations: see _linear_grads; below its size the same three kernels run one
+    Optimizations: see _linear_grads; dW by ``weight_grad`` where it fits (float32, widths
+    up to 384: faster than BLAS's transposed product); below its size the same kernels run one
     after the other in one BLAS-limited block (the dates task's 704 x 64 x 64 products:
     two ``matmul`` calls cost ~25 us more in Python than the ~60 us of arithmetic).
     Other cases (one product needed, mixed dtypes): one ``matmul`` per product.
@@ -339,7 +352,12 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
         dout.dtype == x.dtype == weight.dtype and min(dout.shape + x.shape + weight.shape) > 0
     if not both:
         dx = matmul(dout, weight) if need_dx else None
-        dw = matmul(dout.T, x) if need_dw else None
+        dw = None
+        if need_dw and _weight_grad_fits(dout, x):     # as below: the same numbers either way
+            dw = empty((dout.shape[1], x.shape[1]), dout.dtype)
+            _weight_grad(dout, x, dw)
+        elif need_dw:
+            dw = matmul(dout.T, x)
         db = None
         if need_db:
             if dout.ndim == 2 and dout.dtype in _FLOATS and dout.flags.c_contiguous:
@@ -356,12 +374,16 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
     db = np.empty(g.shape[1], dtype)
     side_by_side = get_num_threads() > 1 and \
         g.shape[0] * g.shape[1] * x.shape[1] >= PARALLEL_MIN_MACS // 2
+    tiled = _weight_grad_fits(g, x)
     with blas_single_threaded():
-        if side_by_side and parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db):
-            _linear_grads(g, w, x, dx, dw, db, need_db)
+        if side_by_side and parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db, tiled):
+            _linear_grads(g, w, x, dx, dw, db, need_db, tiled)
         else:                                     # the same products, one after the other
             _dot(g, w, dx)
-            _dot(g.T, x, dw)
+            if tiled:
+                _weight_grad(g, x, dw)
+            else:
+                _dot(g.T, x, dw)
             if need_db:
                 _column_sums(g, db)
     return dx, dw, (db if need_db else None)
