@@ -13,8 +13,9 @@ distinct shape becomes three rows, with the operands laid out as Linear has them
     dW    dW = dY^T @ X     dY^T a view of dY
 
 Columns: median ms and GFLOP/s (2*N*in*out per product) for minitensor (numba backend:
-``linear`` for fwd, ``matmul`` for dX and dW, on the same views: today's path, OpenBLAS
-through Numba's np.dot), its AVX-512 GEMM ``numba_cpu.gemm.gemm`` (same views, no bias),
+``linear`` for fwd, ``matmul`` for dX, ``linear_backward``'s dW alone for dW, on the
+same views: the paths Linear takes, OpenBLAS through Numba's np.dot, and for dW the
+``weight_grad`` kernel where it fits), its AVX-512 GEMM ``numba_cpu.gemm.gemm`` (same views, no bias),
 ``np.matmul`` and
 ``torch.matmul`` (on the same memory through ``torch.from_numpy``), and each one's share
 of the machine's peak. The peak is *probed*, not looked up: the best GFLOP/s of
@@ -112,8 +113,12 @@ def run(configs, settings, torch=None, log=print) -> tuple:
         for shape in collect_shapes(config):
             for kind, (a, b, text) in _products(shape, rng).items():
                 out = np.empty((a.shape[0], b.shape[1]), np.float32)
-                fns = {"numba": (lambda a=a, b=b: numba_cpu.linear(a, b.T, None)) if kind == "fwd"
-                       else (lambda a=a, b=b: numba_cpu.matmul(a, b)),
+                ours = {"fwd": lambda a=a, b=b: numba_cpu.linear(a, b.T, None),
+                        "dX": lambda a=a, b=b: numba_cpu.matmul(a, b),
+                        # dW as Linear's backward makes it (a = dY^T: a.T is dY itself)
+                        "dW": lambda a=a, b=b: numba_cpu.linear_backward(a.T, b, None,
+                                                                         (False, True, False))}
+                fns = {"numba": ours[kind],
                        "gemm": lambda a=a, b=b: gemm(a, b),
                        "numpy": lambda a=a, b=b, out=out: np.matmul(a, b, out=out)}
                 if torch is not None:
