@@ -15,6 +15,9 @@ registers: the code stays correct, only slower.
     vfma(a, b, c)          a * b + c, lane by lane, one fused multiply-add each (one
                            rounding, as the FMA kernels of np.matmul's BLAS)
     prefetch_for_write(arr, i)   fetch the cache line of arr[i] ahead of a store to it
+    vload_tile(arr, i, ld, w)    the 8 x 2-vector tile arr[i + r ld + (0 | w) ...], r < 8,
+                                 as 16 vectors (row by row): a GEMM's register tile
+    vstore_tile(arr, i, ld, w, t)   the same tile's stores, t as vload_tile returns it
 
 A vector holds 64 bytes: 16 float32 or 8 float64 (``lanes(dtype)``). There is no bounds
 check and no negative-index wraparound (plain indexing costs 3 integer instructions per
@@ -26,6 +29,7 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba import njit
 from numba.extending import intrinsic, models, register_model
 
 VECTOR_BYTES = 64  # one AVX-512 register
@@ -135,3 +139,36 @@ def prefetch_for_write(typingctx, array, index):
         builder.call(prefetch, [address] + flags)
         return context.get_dummy_value()
     return types.none(array, index), codegen
+
+
+# A register tile is 16 separate vector values (Numba keeps a vector in a register only
+# as its own variable), so its loads and stores are written out once, here.
+@njit(inline="always")
+def vload_tile(arr, i, ld, w):
+    return (vload(arr, i), vload(arr, i + w), vload(arr, i + ld), vload(arr, i + ld + w),
+            vload(arr, i + 2 * ld), vload(arr, i + 2 * ld + w),
+            vload(arr, i + 3 * ld), vload(arr, i + 3 * ld + w),
+            vload(arr, i + 4 * ld), vload(arr, i + 4 * ld + w),
+            vload(arr, i + 5 * ld), vload(arr, i + 5 * ld + w),
+            vload(arr, i + 6 * ld), vload(arr, i + 6 * ld + w),
+            vload(arr, i + 7 * ld), vload(arr, i + 7 * ld + w))
+
+
+@njit(inline="always")
+def vstore_tile(arr, i, ld, w, t):
+    vstore(arr, i, t[0])
+    vstore(arr, i + w, t[1])
+    vstore(arr, i + ld, t[2])
+    vstore(arr, i + ld + w, t[3])
+    vstore(arr, i + 2 * ld, t[4])
+    vstore(arr, i + 2 * ld + w, t[5])
+    vstore(arr, i + 3 * ld, t[6])
+    vstore(arr, i + 3 * ld + w, t[7])
+    vstore(arr, i + 4 * ld, t[8])
+    vstore(arr, i + 4 * ld + w, t[9])
+    vstore(arr, i + 5 * ld, t[10])
+    vstore(arr, i + 5 * ld + w, t[11])
+    vstore(arr, i + 6 * ld, t[12])
+    vstore(arr, i + 6 * ld + w, t[13])
+    vstore(arr, i + 7 * ld, t[14])
+    vstore(arr, i + 7 * ld + w, t[15])

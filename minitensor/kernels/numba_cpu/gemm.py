@@ -52,7 +52,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..numpy_ref.gemm import check_operands
-from ._simd import lanes, prefetch_for_write, vbroadcast, vfma, vload, vstore, vzeros
+from ._simd import lanes, prefetch_for_write, vbroadcast, vfma, vload, vload_tile, vstore_tile, vzeros
 from ._threads import parallel_kernel
 
 MR = 8      # rows of a per micro-kernel call (8 x 2 accumulators = 16 zmm registers)
@@ -77,14 +77,8 @@ def _micro_kernel(kc, a, a0, ars, acs, panel, p0, nr, c, c0, ldc, init, bias, j0
     r1, r2, r3 = a0 + ars, a0 + 2 * ars, a0 + 3 * ars
     r4, r5, r6, r7 = a0 + 4 * ars, a0 + 5 * ars, a0 + 6 * ars, a0 + 7 * ars
     if init == INIT_OUT:
-        c00, c01 = vload(c, c0), vload(c, c0 + w)
-        c10, c11 = vload(c, c0 + ldc), vload(c, c0 + ldc + w)
-        c20, c21 = vload(c, c0 + 2 * ldc), vload(c, c0 + 2 * ldc + w)
-        c30, c31 = vload(c, c0 + 3 * ldc), vload(c, c0 + 3 * ldc + w)
-        c40, c41 = vload(c, c0 + 4 * ldc), vload(c, c0 + 4 * ldc + w)
-        c50, c51 = vload(c, c0 + 5 * ldc), vload(c, c0 + 5 * ldc + w)
-        c60, c61 = vload(c, c0 + 6 * ldc), vload(c, c0 + 6 * ldc + w)
-        c70, c71 = vload(c, c0 + 7 * ldc), vload(c, c0 + 7 * ldc + w)
+        (c00, c01, c10, c11, c20, c21, c30, c31,
+         c40, c41, c50, c51, c60, c61, c70, c71) = vload_tile(c, c0, ldc, w)
     else:
         # the tile of c is only written: fetch its lines now, while the loop below runs
         # (a store that misses the cache at the end stalls the next tile's loop)
@@ -117,22 +111,8 @@ def _micro_kernel(kc, a, a0, ars, acs, panel, p0, nr, c, c0, ldc, init, bias, j0
         c60, c61 = vfma(x, b0, c60), vfma(x, b1, c61)
         x = vbroadcast(a, r7 + ak)
         c70, c71 = vfma(x, b0, c70), vfma(x, b1, c71)
-    vstore(c, c0, c00)
-    vstore(c, c0 + w, c01)
-    vstore(c, c0 + ldc, c10)
-    vstore(c, c0 + ldc + w, c11)
-    vstore(c, c0 + 2 * ldc, c20)
-    vstore(c, c0 + 2 * ldc + w, c21)
-    vstore(c, c0 + 3 * ldc, c30)
-    vstore(c, c0 + 3 * ldc + w, c31)
-    vstore(c, c0 + 4 * ldc, c40)
-    vstore(c, c0 + 4 * ldc + w, c41)
-    vstore(c, c0 + 5 * ldc, c50)
-    vstore(c, c0 + 5 * ldc + w, c51)
-    vstore(c, c0 + 6 * ldc, c60)
-    vstore(c, c0 + 6 * ldc + w, c61)
-    vstore(c, c0 + 7 * ldc, c70)
-    vstore(c, c0 + 7 * ldc + w, c71)
+    vstore_tile(c, c0, ldc, w, (c00, c01, c10, c11, c20, c21, c30, c31,
+                                c40, c41, c50, c51, c60, c61, c70, c71))
 
 
 @parallel_kernel(cache=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vstore, vzeros
+from ._simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vload_tile, vstore_tile, vzeros
 
 MR = 8                     # rows of dw per tile (8 x 2 accumulators: 16 vector registers)
 VECTORS = 2                # vectors of columns per tile
@@ -69,18 +69,12 @@ def weight_grad(g, x, dw):
             for o0 in range(0, O, MR):
                 d = o0 * I + j0
                 if n0 == 0:
-                    c00, c01 = vzeros(out), vzeros(out)
-                    c10, c11, c20, c21, c30, c31 = c00, c01, c00, c01, c00, c01
-                    c40, c41, c50, c51, c60, c61, c70, c71 = c00, c01, c00, c01, c00, c01, c00, c01
+                    z = vzeros(out)
+                    c00, c01, c10, c11, c20, c21, c30, c31 = z, z, z, z, z, z, z, z
+                    c40, c41, c50, c51, c60, c61, c70, c71 = z, z, z, z, z, z, z, z
                 else:                                   # go on from the stored partial sums
-                    c00, c01 = vload(out, d), vload(out, d + h)
-                    c10, c11 = vload(out, d + I), vload(out, d + I + h)
-                    c20, c21 = vload(out, d + 2 * I), vload(out, d + 2 * I + h)
-                    c30, c31 = vload(out, d + 3 * I), vload(out, d + 3 * I + h)
-                    c40, c41 = vload(out, d + 4 * I), vload(out, d + 4 * I + h)
-                    c50, c51 = vload(out, d + 5 * I), vload(out, d + 5 * I + h)
-                    c60, c61 = vload(out, d + 6 * I), vload(out, d + 6 * I + h)
-                    c70, c71 = vload(out, d + 7 * I), vload(out, d + 7 * I + h)
+                    (c00, c01, c10, c11, c20, c21, c30, c31,
+                     c40, c41, c50, c51, c60, c61, c70, c71) = vload_tile(out, d, I, h)
                 gi, xi = n0 * O + o0, n0 * I + j0
                 for _ in range(n0, n1):
                     x0, x1 = vload(xf, xi), vload(xf, xi + h)
@@ -102,19 +96,5 @@ def weight_grad(g, x, dw):
                     c70, c71 = vfma(a, x0, c70), vfma(a, x1, c71)
                     gi += O
                     xi += I
-                vstore(out, d, c00)
-                vstore(out, d + h, c01)
-                vstore(out, d + I, c10)
-                vstore(out, d + I + h, c11)
-                vstore(out, d + 2 * I, c20)
-                vstore(out, d + 2 * I + h, c21)
-                vstore(out, d + 3 * I, c30)
-                vstore(out, d + 3 * I + h, c31)
-                vstore(out, d + 4 * I, c40)
-                vstore(out, d + 4 * I + h, c41)
-                vstore(out, d + 5 * I, c50)
-                vstore(out, d + 5 * I + h, c51)
-                vstore(out, d + 6 * I, c60)
-                vstore(out, d + 6 * I + h, c61)
-                vstore(out, d + 7 * I, c70)
-                vstore(out, d + 7 * I + h, c71)
+                vstore_tile(out, d, I, h, (c00, c01, c10, c11, c20, c21, c30, c31,
+                                           c40, c41, c50, c51, c60, c61, c70, c71))
