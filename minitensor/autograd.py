@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, kernels
 from .backward_step import BackwardStep
 # _flatten_saved is read from here by the profiler and viz.
 from .context import Context, _flatten_saved  # noqa: F401
@@ -240,8 +240,9 @@ def backward(root, gradient: np.ndarray, retain_graph: bool = False) -> None:
     its output has passed its contribution down (Kahn's algorithm on consumer counts,
     with an explicit stack: no recursion, so depth is unlimited).
     """
-    for _ in _run_backward(root, gradient, retain_graph, steps=False):
-        pass
+    with kernels.get().blas_scope():     # the backend's BLAS settings once for the pass
+        for _ in _run_backward(root, gradient, retain_graph, steps=False):
+            pass
 
 
 def backward_steps(root, gradient=None, retain_graph: bool = False) -> Iterator[BackwardStep]:

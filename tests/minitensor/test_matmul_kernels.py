@@ -191,3 +191,32 @@ def test_numba_matmul_never_uses_numpys_threaded_blas(monkeypatch):
         out = matmul_numba.matmul(a, b)
         np.testing.assert_allclose(out, real(a, b), rtol=1e-4, atol=1e-4)
     assert not calls
+
+
+def test_blas_held_at_one_thread_only_inside_blocks_which_nest():
+    """blas_single_threaded: the BLAS Numba calls runs on 1 thread inside the block and at
+    its own count after it; an inner block (a product inside the engine's backward scope)
+    leaves the outer one's setting alone; an exception restores it too."""
+    pytest.importorskip("threadpoolctl")
+    from minitensor.kernels.numba_cpu import _threads
+    controls = _threads._blas_controls()
+    if not controls:
+        pytest.skip("no BLAS library besides NumPy's is loaded")
+    get = controls[0][0]
+    _, set_ = controls[0]
+    own = get()
+    set_(2)                                     # a count the blocks must change and restore
+    try:
+        with _threads.blas_single_threaded():
+            assert get() == 1
+            with _threads.blas_single_threaded():
+                assert get() == 1
+            assert get() == 1                   # the inner block did not restore early
+        assert get() == 2
+        with pytest.raises(RuntimeError):
+            with matmul_numba.blas_scope():     # the engine's scope around a backward pass
+                assert get() == 1
+                raise RuntimeError("inside")
+        assert get() == 2
+    finally:
+        set_(own)

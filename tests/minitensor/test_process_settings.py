@@ -31,6 +31,14 @@ class SpyCDLL(_CDLL):
         return _CDLL.__getattr__(self, name)
 ctypes.CDLL = SpyCDLL
 before = dict(os.environ)
+def blas_threads():  # every loaded BLAS library's thread count (SciPy's loaded first)
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+blas_before = blas_threads()
 
 import minitensor as mt
 import transformer
@@ -55,6 +63,7 @@ import numba
 changed = {k: (before.get(k), os.environ.get(k)) for k in set(before) | set(os.environ)
            if before.get(k) != os.environ.get(k)}
 print(json.dumps({"changed": changed, "mallopt_calls": len(mallopt_calls),
+                  "blas_before": blas_before, "blas_after": blas_threads(),
                   "threading_layer_setting": numba.config.THREADING_LAYER,
                   "tuned": kernels.tuned(), "loss": loss.item()}))
 """
@@ -79,6 +88,8 @@ def test_import_and_a_training_step_leave_the_process_as_it_was(backend):
     out = _probe("default", backend)
     assert out["changed"] == {}                      # os.environ exactly as it was
     assert out["mallopt_calls"] == 0                 # glibc malloc untouched
+    # every BLAS library at its own thread count again (held at 1 only inside our calls)
+    assert out["blas_after"] == out["blas_before"]
     assert out["threading_layer_setting"] == "default"   # Numba chooses its own layer
     assert out["tuned"] == {}
     assert out["loss"] > 0

@@ -18,8 +18,9 @@ Policy:
       spinning for a while after each call, and on a loaded 2-core machine those
       spinning threads took the cores from everything else (a Transformer training step
       measured 1.0-1.5 s with 2 BLAS threads instead of 0.19 s with 1).
-    - The toggle costs ~1.5 microseconds (direct openblas_get/set_num_threads calls
-      through threadpoolctl's per-library controllers, the set skipped when already 1).
+    - The toggle costs ~0.5 microseconds: OpenBLAS's own openblas_get/set_num_threads,
+      found through threadpoolctl and called directly (the set skipped when already 1);
+      blocks nest, and the autograd engine opens one around a whole backward pass.
     - Small work runs on the calling thread (``launch``): waking an idle Numba thread
       costs ~5 us on a busy machine and ~30 us on an idle one (measured on 2 cores),
       more than a (64, 128) layer norm takes in total, and after a parallel region the
@@ -41,6 +42,7 @@ except ImportError:  # pragma: no cover - threadpoolctl is a listed dependency
     ThreadpoolController = None
 
 import os
+import threading
 import types
 
 import numba
@@ -59,49 +61,83 @@ from ._background_compile import parallel_ready
 # from 15.2 to 14.2 ms (4,096: the same); config S unchanged (its kernels were above both).
 PARALLEL_MIN_WORK = 1 << 14
 
-_libs = None  # threadpoolctl controllers of the BLAS libraries Numba may call
+_controls = None  # (get, set) thread-count functions of the BLAS libraries Numba may call
+_local = threading.local()  # .depth: blas_single_threaded blocks open on this thread
 
 
 def _numba_blas_libs():
-    # Scanning the loaded libraries costs ~ms: do it once, lazily.
-    global _libs
-    if _libs is None:
-        _libs = []
-        if ThreadpoolController is not None:
-            try:  # Numba's np.dot calls SciPy's BLAS, loaded lazily: load it so it is seen
-                import scipy.linalg.cython_blas  # noqa: F401
-            except ImportError:  # pragma: no cover
-                pass
-            numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
-            numpy_dirs = (os.path.join(numpy_dir, "numpy") + os.sep,
-                          os.path.join(numpy_dir, "numpy.libs") + os.sep)
-            for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
-                if not str(lib.filepath).startswith(numpy_dirs):
-                    _libs.append(lib)
-    return _libs
+    """threadpoolctl's controllers of the BLAS libraries Numba's np.dot may call: every
+    loaded BLAS except NumPy's own copy. Scanning the loaded libraries costs ~ms: once."""
+    libs = []
+    if ThreadpoolController is not None:
+        try:  # Numba's np.dot calls SciPy's BLAS, loaded lazily: load it so it is seen
+            import scipy.linalg.cython_blas  # noqa: F401
+        except ImportError:  # pragma: no cover
+            pass
+        numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+        numpy_dirs = (os.path.join(numpy_dir, "numpy") + os.sep,
+                      os.path.join(numpy_dir, "numpy.libs") + os.sep)
+        for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+            if not str(lib.filepath).startswith(numpy_dirs):
+                libs.append(lib)
+    return libs
+
+
+def _thread_count_functions(lib):
+    """(get, set) for one BLAS library: OpenBLAS's own C functions where threadpoolctl
+    finds them (the ones it would call), else threadpoolctl's methods. Called directly,
+    a get + set + set costs ~0.5 us; through threadpoolctl's Python layers ~4-10 us
+    inside a training step, which enters this ~60 times."""
+    if getattr(lib, "internal_api", None) == "openblas":
+        names = (("omp_get_max_threads", "omp_set_num_threads")
+                 if getattr(lib, "threading_layer", None) == "openmp"
+                 else ("openblas_get_num_threads", "openblas_set_num_threads"))
+        try:
+            get, set_ = (lib._get_symbol(name) for name in names)
+        except Exception:  # threadpoolctl's internals changed: use its public methods
+            get = set_ = None
+        if get is not None and set_ is not None:
+            return get, set_
+    return lib.get_num_threads, lib.set_num_threads
+
+
+def _blas_controls():
+    global _controls
+    if _controls is None:
+        _controls = [_thread_count_functions(lib) for lib in _numba_blas_libs()]
+    return _controls
 
 
 class _BlasSingleThreaded:
-    """Context manager: the BLAS libraries Numba calls run on 1 thread inside the block.
+    """Context manager: the BLAS libraries Numba calls run on 1 thread inside the block,
+    and at their previous count again after it.
 
     A class rather than a @contextmanager generator: it is entered around every GEMM
-    (100+ times per training step), and this costs ~1.5 us instead of ~6 us.
+    (60+ times per training step). Blocks nest: inside an open block (the autograd
+    engine opens one around a whole backward pass) entering costs nothing.
     """
 
-    __slots__ = ("libs", "previous")
+    __slots__ = ("previous",)
 
     def __enter__(self):
-        self.libs = libs = _libs if _libs is not None else _numba_blas_libs()
-        self.previous = [lib.get_num_threads() for lib in libs]
-        for lib, n in zip(libs, self.previous):
-            if n != 1:
-                lib.set_num_threads(1)
+        depth = getattr(_local, "depth", 0)
+        _local.depth = depth + 1
+        self.previous = None
+        if depth == 0:
+            controls = _controls if _controls is not None else _blas_controls()
+            previous = [get() for get, _ in controls]
+            for (_, set_), n in zip(controls, previous):
+                if n != 1:
+                    set_(1)
+            self.previous = previous
         return self
 
     def __exit__(self, *exc):
-        for lib, n in zip(self.libs, self.previous):
-            if n != 1:
-                lib.set_num_threads(n)
+        _local.depth -= 1
+        if self.previous is not None:
+            for (_, set_), n in zip(_controls, self.previous):
+                if n != 1:
+                    set_(n)
         return False
 
 
@@ -146,5 +182,5 @@ def launch(kernel, work: int, *args):
 
 def reset() -> None:
     """Forget the cached library list (call after loading a new BLAS library)."""
-    global _libs
-    _libs = None
+    global _controls
+    _controls = None

@@ -300,6 +300,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(batch + (M, N))
 
 
+def blas_scope():
+    """Context manager around a stretch of minitensor's own work (the engine wraps a whole
+    backward pass in it): the BLAS Numba calls into is held at one thread once for all
+    of it, and restored after (see _threads.py). The products inside still open their
+    own blocks; nested, those cost nothing, where each alone sets the BLAS library's
+    thread count twice (~5-10 us inside a training step, ~60 products a step)."""
+    return blas_single_threaded()
+
+
 def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
     """x (N, in) @ weight (out, in)^T + bias (out,) | None -> (N, out), in one pass.
 

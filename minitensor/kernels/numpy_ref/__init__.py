@@ -41,7 +41,7 @@ from .add_norm import (add_dropout_backward, add_dropout_forward, add_norm_backw
 from .attention import (attention_backward, attention_forward, attention_weights_backward,
                         attention_weights_forward)
 from .embedding import embedding_backward, embedding_forward
-from .linalg import linear, linear_backward, matmul, matmul_tiled
+from .linalg import blas_scope, linear, linear_backward, matmul, matmul_tiled
 from .linear_act import linear_act_backward, linear_act_forward
 from .pointwise import (dropout_backward, dropout_forward, gelu_backward, gelu_forward,
                         relu_backward, relu_forward)

@@ -2,6 +2,8 @@
 cache-tiled product spelled out (the spec of Numba's teaching kernel ``matmul_tiled``)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 # Tile sizes of matmul_tiled (rows of a, shared dim, columns of b), as the Numba kernel.
@@ -60,3 +62,11 @@ def matmul_tiled(a, b):
                 out[i0:i0 + TILE_M, j0:j0 + TILE_N] += \
                     a[i0:i0 + TILE_M, k0:k0 + TILE_K] @ b[k0:k0 + TILE_K, j0:j0 + TILE_N]
     return out
+
+
+def blas_scope():
+    """Context manager around a stretch of minitensor's own work (the engine wraps a whole
+    backward pass in it). Here nothing: NumPy's BLAS runs as NumPy's users have set it.
+    The Numba twin holds the BLAS Numba calls into at one thread once for the stretch,
+    instead of once per product."""
+    return contextlib.nullcontext()
