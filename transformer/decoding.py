@@ -23,16 +23,19 @@ import contextlib
 import numpy as np
 
 import minitensor as mt
+from minitensor import kernels
 from minitensor import random as mt_random
 
 
 @contextlib.contextmanager
 def inference_mode(model):
-    """``no_grad`` + ``model.eval()``, restoring each submodule's training flag after."""
+    """``no_grad`` + ``model.eval()``, restoring each submodule's training flag after.
+    Decoding is one call of ours: the kernels' BLAS settings are made once for all of it
+    (``blas_scope``), not once per product."""
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with mt.no_grad():
+        with mt.no_grad(), kernels.get().blas_scope():
             yield
     finally:
         for m, flag in flags:

@@ -286,6 +286,11 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def train_step(self, batch: Any) -> float:
         """Forward, backward, clip, AdamW update. Returns the loss; raises on NaN/Inf."""
+        # One call of ours: the kernels' BLAS settings once for the step, not per product.
+        with kernels.get().blas_scope():
+            return self._train_step(batch)
+
+    def _train_step(self, batch: Any) -> float:
         step = self.step + 1
         self.model.train()
         if self.world.distributed:
