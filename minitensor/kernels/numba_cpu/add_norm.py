@@ -42,14 +42,17 @@ def _keep_flat(seed, threshold, scale, zero, keep):
 @njit(**_JIT)
 def _normalize_row(r, i, w, b, eps, c, out, mean, rstd):
     """out[i] = (r[i] - mean) * rstd * w + b, with mean[i] and rstd[i] stored: rows.py's
-    layer norm, operation for operation (so the bits are those of LayerNorm on r)."""
-    mean[i] = _row_sum(r, i) / c
-    mu = mean[i]
-    rstd[i] = _row_sum_sq_dev(r, i, mu) / c
-    rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
-    rs = rstd[i]
+    layer norm, operation for operation (so the bits are those of LayerNorm on r).
+    mean[i] and rstd[i] are stored after the row's loops, not between them: a store to
+    an array LLVM cannot tell apart from r or out kept the last loop from vectorizing
+    (the serial twin measured 3.7x slower at (1000, 64))."""
+    mu = _row_sum(r, i) / c
+    var = _row_sum_sq_dev(r, i, mu) / c                # the variance, rounded to dtype
+    rs = np.reciprocal(np.sqrt(var + eps))
     for j in range(r.shape[1]):
         out[i, j] = (r[i, j] - mu) * rs * w[j] + b[j]
+    mean[i] = mu
+    rstd[i] = rs
 
 
 @parallel_kernel(**_JIT)

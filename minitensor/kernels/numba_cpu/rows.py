@@ -248,13 +248,15 @@ def cross_entropy_backward(dloss, cache):
 @parallel_kernel(**_JIT)
 def _layer_norm_rows(x, w, b, eps, c, out, mean, rstd):
     for i in prange(x.shape[0]):
-        mean[i] = _row_sum(x, i) / c
-        mu = mean[i]
-        rstd[i] = _row_sum_sq_dev(x, i, mu) / c           # the variance, rounded to dtype
-        rstd[i] = np.reciprocal(np.sqrt(rstd[i] + eps))
-        rs = rstd[i]
+        mu = _row_sum(x, i) / c
+        var = _row_sum_sq_dev(x, i, mu) / c               # the variance, rounded to dtype
+        rs = np.reciprocal(np.sqrt(var + eps))
         for j in range(x.shape[1]):
             out[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+        # stored last: a store between the loops (to an array LLVM cannot tell apart
+        # from out) kept the normalizing loop from vectorizing, 2-3.7x slower
+        mean[i] = mu
+        rstd[i] = rs
 
 
 def layer_norm_forward(x, weight, bias, eps):
