@@ -18,9 +18,11 @@ Policy:
       spinning for a while after each call, and on a loaded 2-core machine those
       spinning threads took the cores from everything else (a Transformer training step
       measured 1.0-1.5 s with 2 BLAS threads instead of 0.19 s with 1).
-    - The toggle costs ~0.5 microseconds: OpenBLAS's own openblas_get/set_num_threads,
-      found through threadpoolctl and called directly (the set skipped when already 1);
-      blocks nest, and the autograd engine opens one around a whole backward pass.
+    - The toggle calls OpenBLAS's own openblas_get/set_num_threads, found through
+      threadpoolctl (the set skipped when already 1). Giving OpenBLAS its threads back
+      wakes them (~7 us inside a training step), so blocks nest, and our bigger calls
+      (the engine's backward pass, the trainer's step, decoding) open one block for all
+      their products: an inner block costs a counter.
     - Small work runs on the calling thread (``launch``): waking an idle Numba thread
       costs ~5 us on a busy machine and ~30 us on an idle one (measured on 2 cores),
       more than a (64, 128) layer norm takes in total, and after a parallel region the
@@ -117,14 +119,14 @@ class _BlasSingleThreaded:
     engine opens one around a whole backward pass) entering costs nothing.
     """
 
-    __slots__ = ("previous",)
+    __slots__ = ("controls", "previous")
 
     def __enter__(self):
         depth = getattr(_local, "depth", 0)
         _local.depth = depth + 1
         self.previous = None
         if depth == 0:
-            controls = _controls if _controls is not None else _blas_controls()
+            self.controls = controls = _controls if _controls is not None else _blas_controls()
             previous = [get() for get, _ in controls]
             for (_, set_), n in zip(controls, previous):
                 if n != 1:
@@ -135,7 +137,7 @@ class _BlasSingleThreaded:
     def __exit__(self, *exc):
         _local.depth -= 1
         if self.previous is not None:
-            for (_, set_), n in zip(_controls, self.previous):
+            for (_, set_), n in zip(self.controls, self.previous):
                 if n != 1:
                     set_(n)
         return False
