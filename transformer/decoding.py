@@ -29,17 +29,25 @@ from minitensor import random as mt_random
 
 @contextlib.contextmanager
 def inference_mode(model):
-    """``no_grad`` + ``model.eval()``, restoring each submodule's training flag after.
-    Decoding is one call of ours: the kernels' BLAS settings are made once for all of it
-    (``blas_scope``), not once per product."""
+    """``no_grad`` + ``model.eval()``, restoring each submodule's training flag after."""
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with mt.no_grad(), kernels.get().blas_scope():
+        with mt.no_grad():
             yield
     finally:
         for m, flag in flags:
             object.__setattr__(m, "training", flag)
+
+
+@contextlib.contextmanager
+def _decoding(model):
+    """``inference_mode`` for the decoding functions here. A decoding call is one call of
+    ours, so the kernels' BLAS settings are made once for all of it (``blas_scope``), not
+    once per product; ``inference_mode`` itself is public and may wrap the user's own
+    code, which keeps the BLAS library as the user has it."""
+    with inference_mode(model), kernels.get().blas_scope():
+        yield
 
 
 def _pad_id(model, pad_id, fallback):
@@ -125,7 +133,7 @@ def greedy_decode(model, src, max_len: int, bos_id: int, eos_id: int, src_pad_ma
     src = _ids(src)
     src_pad_mask = _source_mask(model, src, src_pad_mask)
     pad_id = _pad_id(model, pad_id, eos_id)
-    with inference_mode(model):
+    with _decoding(model):
         memory = model.encode(src, src_pad_mask)                             # (B, S, D)
         B = memory.shape[0]
         limits = _row_limits("greedy_decode", max_len, B)                   # (B,)
@@ -212,7 +220,7 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
     src_pad_mask = _source_mask(model, src, src_pad_mask)
     pad_id = _pad_id(model, pad_id, eos_id)
     K = beam_size
-    with inference_mode(model):
+    with _decoding(model):
         memory = model.encode(src, src_pad_mask)                             # (B, S, D)
         B = memory.shape[0]
         rep = np.repeat(np.arange(B), K)                                     # (B*K,)
@@ -321,7 +329,7 @@ def sample(lm, prompt, max_new_tokens: int, temperature: float = 1.0, top_k: int
                          f"exceeds the model's max_len ({max_ctx}); use use_cache=False to crop "
                          "the context instead")
     finished = np.zeros(tokens.shape[0], dtype=bool)
-    with inference_mode(lm):
+    with _decoding(lm):
         cache = lm.init_cache() if use_cache else None
         inp = tokens
         for _ in range(max_new_tokens):

@@ -247,3 +247,39 @@ def test_recording_attention_during_cached_decoding():
     steps = rec["transformer.decoder.layers.0.self_attn"]
     assert len(steps) == tokens.shape[1] - 1
     assert [s.shape for s in steps] == [(2, 4, 1, t + 1) for t in range(len(steps))]
+
+
+def test_decoding_holds_blas_at_one_thread_only_inside_its_own_call(monkeypatch):
+    """greedy_decode opens one BLAS block for the whole call (numba backend) and gives the
+    library its count back; the public inference_mode, which may wrap the user's own
+    code, leaves the BLAS library as it is."""
+    pytest.importorskip("threadpoolctl")
+    from minitensor import kernels
+    if kernels.backend_name() != "numba":
+        pytest.skip("the BLAS block is the numba backend's")
+    from minitensor.kernels.numba_cpu import _threads
+    controls = _threads._blas_controls()
+    if not controls:
+        pytest.skip("no BLAS library besides NumPy's is loaded")
+    get, set_ = controls[0]
+    own = get()
+    set_(2)
+    try:
+        model = _seq2seq()
+        src, mask = _batch()
+        seen = []
+        backend = kernels.get()
+        linear = backend.linear
+
+        def spy(*args):                                 # every Linear product of the call
+            seen.append(get())
+            return linear(*args)
+        monkeypatch.setattr(backend, "linear", spy)
+        T.greedy_decode(model, src, 5, BOS, EOS, src_pad_mask=mask)
+        monkeypatch.undo()
+        assert seen and set(seen) == {1}                # inside the call: one thread
+        assert get() == 2                               # after it: the count it had
+        with T.inference_mode(model):
+            assert get() == 2
+    finally:
+        set_(own)
