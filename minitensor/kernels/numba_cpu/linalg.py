@@ -127,6 +127,15 @@ def _column_sums(g, out):
             out[j] += g[i, j]
 
 
+@njit(cache=True)
+def _weight_grad_into(g, x, dw, tiled):
+    """dw = g^T @ x: weight_grad when it fits (``tiled``), else BLAS's transposed product."""
+    if tiled:
+        _weight_grad(g, x, dw)
+    else:
+        np.dot(g.T, x, dw)
+
+
 @njit(cache=True, parallel=True)
 def _linear_grads(g, w, x, dx, dw, db, need_db, tiled):
     """dx = g @ w (and db = column sums of g) and dw = g^T @ x, side by side.
@@ -145,10 +154,8 @@ def _linear_grads(g, w, x, dx, dw, db, need_db, tiled):
             np.dot(g, w, dx)
             if need_db:
                 _column_sums(g, db)
-        elif tiled:
-            _weight_grad(g, x, dw)
         else:
-            np.dot(g.T, x, dw)
+            _weight_grad_into(g, x, dw, tiled)
 
 
 @njit(cache=True, parallel=True)
@@ -389,10 +396,7 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
             _linear_grads(g, w, x, dx, dw, db, need_db, tiled)
         else:                                     # the same products, one after the other
             _dot(g, w, dx)
-            if tiled:
-                _weight_grad(g, x, dw)
-            else:
-                _dot(g.T, x, dw)
+            _weight_grad_into(g, x, dw, tiled)
             if need_db:
                 _column_sums(g, db)
     return dx, dw, (db if need_db else None)
