@@ -13,9 +13,10 @@ distinct shape becomes three rows, with the operands laid out as Linear has them
     dW    dW = dY^T @ X     dY^T a view of dY
 
 Columns: median ms and GFLOP/s (2*N*in*out per product) for minitensor (numba backend:
-``linear`` for fwd, ``matmul`` for dX, ``linear_backward``'s dW alone for dW, on the
-same views: the paths Linear takes, OpenBLAS through Numba's np.dot, and for dW the
-``weight_grad`` kernel where it fits), its AVX-512 GEMM ``numba_cpu.gemm.gemm`` (same views, no bias),
+``linear`` for fwd, ``linear_backward``'s dX alone for dX and its dW alone for dW, on the
+same views: the paths Linear takes, the ``narrow_product`` and ``weight_grad`` kernels
+where they fit, else OpenBLAS through Numba's np.dot), its AVX-512 GEMM
+``numba_cpu.gemm.gemm`` (same views, no bias),
 ``np.matmul`` and
 ``torch.matmul`` (on the same memory through ``torch.from_numpy``), and each one's share
 of the machine's peak. The peak is *probed*, not looked up: the best GFLOP/s of
@@ -114,7 +115,8 @@ def run(configs, settings, torch=None, log=print) -> tuple:
             for kind, (a, b, text) in _products(shape, rng).items():
                 out = np.empty((a.shape[0], b.shape[1]), np.float32)
                 ours = {"fwd": lambda a=a, b=b: numba_cpu.linear(a, b.T, None),
-                        "dX": lambda a=a, b=b: numba_cpu.matmul(a, b),
+                        "dX": lambda a=a, b=b: numba_cpu.linear_backward(a, None, b,
+                                                                         (True, False, False)),
                         # dW as Linear's backward makes it (a = dY^T: a.T is dY itself)
                         "dW": lambda a=a, b=b: numba_cpu.linear_backward(a.T, b, None,
                                                                          (False, True, False))}

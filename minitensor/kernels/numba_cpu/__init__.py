@@ -14,6 +14,9 @@ signatures and caches' meaning.
                   the kernels
     weight_grad.py
                   Linear's dW = dY^T X on 512-bit registers, read in place (linalg's backward)
+    narrow_product.py
+                  Linear's forward X W^T + b and dX = dY W on the same register tile, W
+                  packed in 32-column panels (linalg's and linear_act's, where it fits)
 
 Each public function is a plain-Python wrapper that makes the arrays contiguous, views
 them as (rows, C) or flat and calls a jitted core; the cores run ``prange`` over rows

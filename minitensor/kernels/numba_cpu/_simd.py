@@ -172,3 +172,39 @@ def vstore_tile(arr, i, ld, w, t):
     vstore(arr, i + 6 * ld + w, t[13])
     vstore(arr, i + 7 * ld, t[14])
     vstore(arr, i + 7 * ld + w, t[15])
+
+
+@njit(inline="always")
+def fma_tile(t, a, ai, a_row, a_step, b, bi, b_step, w, steps):
+    """The register tile's sum, ``steps`` steps of it, on the tile t (as vload_tile
+    returns it); returns the new tile:
+
+        for each step:  b0, b1 = b[bi : bi + w], b[bi + w : bi + 2w]
+                        t[r] += a[ai + r * a_row] * (b0, b1)     r < 8: broadcast, 2 FMAs
+                        ai += a_step;  bi += b_step
+
+    Every element of the tile is one chain of FMAs in step order. Inlined, the 16
+    vectors stay in registers (2 loads and 8 broadcasts per 16 FMAs)."""
+    (c00, c01, c10, c11, c20, c21, c30, c31,
+     c40, c41, c50, c51, c60, c61, c70, c71) = t
+    for _ in range(steps):
+        b0, b1 = vload(b, bi), vload(b, bi + w)
+        x = vbroadcast(a, ai)
+        c00, c01 = vfma(x, b0, c00), vfma(x, b1, c01)
+        x = vbroadcast(a, ai + a_row)
+        c10, c11 = vfma(x, b0, c10), vfma(x, b1, c11)
+        x = vbroadcast(a, ai + 2 * a_row)
+        c20, c21 = vfma(x, b0, c20), vfma(x, b1, c21)
+        x = vbroadcast(a, ai + 3 * a_row)
+        c30, c31 = vfma(x, b0, c30), vfma(x, b1, c31)
+        x = vbroadcast(a, ai + 4 * a_row)
+        c40, c41 = vfma(x, b0, c40), vfma(x, b1, c41)
+        x = vbroadcast(a, ai + 5 * a_row)
+        c50, c51 = vfma(x, b0, c50), vfma(x, b1, c51)
+        x = vbroadcast(a, ai + 6 * a_row)
+        c60, c61 = vfma(x, b0, c60), vfma(x, b1, c61)
+        x = vbroadcast(a, ai + 7 * a_row)
+        c70, c71 = vfma(x, b0, c70), vfma(x, b1, c71)
+        ai += a_step
+        bi += b_step
+    return (c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71)

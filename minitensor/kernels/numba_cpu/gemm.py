@@ -52,7 +52,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..numpy_ref.gemm import check_operands
-from ._simd import lanes, prefetch_for_write, vbroadcast, vfma, vload, vload_tile, vstore_tile, vzeros
+from ._simd import fma_tile, lanes, prefetch_for_write, vload, vload_tile, vstore_tile, vzeros
 from ._threads import parallel_kernel
 
 MR = 8      # rows of a per micro-kernel call (8 x 2 accumulators = 16 zmm registers)
@@ -74,11 +74,8 @@ def _micro_kernel(kc, a, a0, ars, acs, panel, p0, nr, c, c0, ldc, init, bias, j0
         start = 0 (INIT_ZERO), bias[j0 : j0 + nr] (INIT_BIAS) or c itself (INIT_OUT)
     """
     w = nr // 2  # one vector's lanes
-    r1, r2, r3 = a0 + ars, a0 + 2 * ars, a0 + 3 * ars
-    r4, r5, r6, r7 = a0 + 4 * ars, a0 + 5 * ars, a0 + 6 * ars, a0 + 7 * ars
     if init == INIT_OUT:
-        (c00, c01, c10, c11, c20, c21, c30, c31,
-         c40, c41, c50, c51, c60, c61, c70, c71) = vload_tile(c, c0, ldc, w)
+        t = vload_tile(c, c0, ldc, w)
     else:
         # the tile of c is only written: fetch its lines now, while the loop below runs
         # (a store that misses the cache at the end stalls the next tile's loop)
@@ -86,33 +83,12 @@ def _micro_kernel(kc, a, a0, ars, acs, panel, p0, nr, c, c0, ldc, init, bias, j0
             prefetch_for_write(c, c0 + r * ldc)
             prefetch_for_write(c, c0 + r * ldc + nr - 1)
         if init == INIT_BIAS:
-            c00, c01 = vload(bias, j0), vload(bias, j0 + w)
+            z0, z1 = vload(bias, j0), vload(bias, j0 + w)
         else:
-            c00, c01 = vzeros(c), vzeros(c)
-        c10, c11, c20, c21, c30, c31 = c00, c01, c00, c01, c00, c01
-        c40, c41, c50, c51, c60, c61, c70, c71 = c00, c01, c00, c01, c00, c01, c00, c01
-    for k in range(kc):
-        b0 = vload(panel, p0 + k * nr)
-        b1 = vload(panel, p0 + k * nr + w)
-        ak = k * acs
-        x = vbroadcast(a, a0 + ak)
-        c00, c01 = vfma(x, b0, c00), vfma(x, b1, c01)
-        x = vbroadcast(a, r1 + ak)
-        c10, c11 = vfma(x, b0, c10), vfma(x, b1, c11)
-        x = vbroadcast(a, r2 + ak)
-        c20, c21 = vfma(x, b0, c20), vfma(x, b1, c21)
-        x = vbroadcast(a, r3 + ak)
-        c30, c31 = vfma(x, b0, c30), vfma(x, b1, c31)
-        x = vbroadcast(a, r4 + ak)
-        c40, c41 = vfma(x, b0, c40), vfma(x, b1, c41)
-        x = vbroadcast(a, r5 + ak)
-        c50, c51 = vfma(x, b0, c50), vfma(x, b1, c51)
-        x = vbroadcast(a, r6 + ak)
-        c60, c61 = vfma(x, b0, c60), vfma(x, b1, c61)
-        x = vbroadcast(a, r7 + ak)
-        c70, c71 = vfma(x, b0, c70), vfma(x, b1, c71)
-    vstore_tile(c, c0, ldc, w, (c00, c01, c10, c11, c20, c21, c30, c31,
-                                c40, c41, c50, c51, c60, c61, c70, c71))
+            z0, z1 = vzeros(c), vzeros(c)
+        t = (z0, z1, z0, z1, z0, z1, z0, z1, z0, z1, z0, z1, z0, z1, z0, z1)
+    t = fma_tile(t, a, a0, ars, acs, panel, p0, nr, w, kc)
+    vstore_tile(c, c0, ldc, w, t)
 
 
 @parallel_kernel(cache=True)

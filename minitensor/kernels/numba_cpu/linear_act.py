@@ -5,7 +5,7 @@ Unfused, that is four passes over the (tokens, d_ff) activation after the GEMM (
 activation, dropout forward; dropout and activation backward), each a graph node. Here:
 
     forward:  for each row block (in parallel, the blocks of ``linear``):
-                  out[rows] = x[rows] @ W^T          # one single-threaded BLAS call
+                  out[rows] = x[rows] @ W^T          # linalg.linear_rows (as Linear's)
                   out[rows] = dropout(act(out[rows] + b))   # while the block is in cache
     backward: dh = dropout'(dout) * act'(...)        # one flat pass
               dx, dW, db from dh                     # linear_backward, as Linear's
@@ -29,7 +29,8 @@ from ..buffers import empty
 from ._background_compile import parallel_ready
 from ._math import _EXP_COST, _JIT, _erf, _exp, _zero
 from ._threads import blas_single_threaded, launch, parallel_kernel
-from .linalg import _FLOATS, _blas_ready, _row_blocks, linear, linear_backward
+from .linalg import _FLOATS, _blas_ready, _narrow_fits, _row_blocks, linear, linear_backward
+from .linalg import linear_rows, row_block
 from .pointwise import (_dropout_factor, _gelu_consts, _mask_args, dropout_backward,
                         dropout_forward, gelu_backward, gelu_forward, relu_backward, relu_forward)
 
@@ -77,31 +78,33 @@ def _gelu_rows(out, bias, has_bias, pre, k, lo, hi, seed, threshold, scale, drop
                 row[j] = row[j] * _dropout_factor(seed, base + j, threshold, scale, z)
 
 
+# The product of a row block is linalg's ``linear_rows``, the bias added where ``linear``
+# adds it (in the product's sums when ``narrow``, after it otherwise), so that the fused
+# op keeps Linear's numbers.
+
+
 @parallel_kernel(**_JIT)
-def _linear_relu_blocks(x, wt, bias, has_bias, out, blocks, seed, threshold, scale, drop):
+def _linear_relu_blocks(x, wt, bias, has_bias, out, blocks, seed, threshold, scale, drop,
+                        narrow):
     """for t in parallel: rows = block t;  out[rows] = dropout(relu(x[rows] @ wt + bias))."""
-    M = x.shape[0]
-    per = (M + blocks - 1) // blocks
     for t in prange(blocks):
-        lo = t * per
-        hi = min(M, lo + per)
+        lo, hi = row_block(x.shape[0], blocks, t)
         if lo < hi:
-            np.dot(x[lo:hi], wt, out[lo:hi])
-            _relu_rows(out, bias, has_bias, lo, hi, seed, threshold, scale, drop)
+            linear_rows(x, wt, bias, has_bias and narrow, out, lo, hi, narrow)
+            _relu_rows(out, bias, has_bias and not narrow, lo, hi, seed, threshold, scale, drop)
 
 
 @parallel_kernel(**_JIT)
-def _linear_gelu_blocks(x, wt, bias, has_bias, out, pre, k, blocks, seed, threshold, scale, drop):
+def _linear_gelu_blocks(x, wt, bias, has_bias, out, pre, k, blocks, seed, threshold, scale, drop,
+                        narrow):
     """for t in parallel: rows = block t;  pre[rows] = x[rows] @ wt + bias;
     out[rows] = dropout(gelu(pre[rows]))."""
-    M = x.shape[0]
-    per = (M + blocks - 1) // blocks
     for t in prange(blocks):
-        lo = t * per
-        hi = min(M, lo + per)
+        lo, hi = row_block(x.shape[0], blocks, t)
         if lo < hi:
-            np.dot(x[lo:hi], wt, out[lo:hi])
-            _gelu_rows(out, bias, has_bias, pre, k, lo, hi, seed, threshold, scale, drop)
+            linear_rows(x, wt, bias, has_bias and narrow, out, lo, hi, narrow)
+            _gelu_rows(out, bias, has_bias and not narrow, pre, k, lo, hi, seed, threshold, scale,
+                       drop)
 
 
 def _dropout_args(p, seed, dtype):
@@ -128,7 +131,7 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
     numpy_ref.linear_act_forward).
 
         for row block in parallel (linear's blocks):
-            out[rows] = x[rows] @ weight^T                       # BLAS, one thread
+            out[rows] = x[rows] @ weight^T                       # as linear's blocks
             for each element of the block (flat index i):
                 out[i] = act(out[i] + b[j]) * (1/(1-p) if keep(seed, i) else 0)
 
@@ -148,14 +151,15 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
     out = empty((x.shape[0], wt.shape[1]), dtype)
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     drop_args = _dropout_args(p, seed, dtype)
+    narrow = _narrow_fits(x, wt.T, True)
     with blas_single_threaded():
         if activation == "relu":
-            args = (x, wt, b, has_bias, out, blocks, *drop_args)
+            args = (x, wt, b, has_bias, out, blocks, *drop_args, narrow)
             parallel = blocks > 1 and parallel_ready(_linear_relu_blocks, *args)
             (_linear_relu_blocks if parallel else _linear_relu_blocks.serial)(*args)
             return out, (activation, out, p, seed)
         pre = empty(out.shape, dtype)
-        args = (x, wt, b, has_bias, out, pre, _gelu_consts(dtype), blocks, *drop_args)
+        args = (x, wt, b, has_bias, out, pre, _gelu_consts(dtype), blocks, *drop_args, narrow)
         parallel = blocks > 1 and parallel_ready(_linear_gelu_blocks, *args)
         (_linear_gelu_blocks if parallel else _linear_gelu_blocks.serial)(*args)
     return out, (activation, pre, p, seed)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vload_tile, vstore_tile, vzeros
+from ._simd import VECTOR_BYTES, fma_tile, lanes, vload_tile, vstore_tile, vzeros
 
 MR = 8                     # rows of dw per tile (8 x 2 accumulators: 16 vector registers)
 VECTORS = 2                # vectors of columns per tile
@@ -70,31 +70,9 @@ def weight_grad(g, x, dw):
                 d = o0 * I + j0
                 if n0 == 0:
                     z = vzeros(out)
-                    c00, c01, c10, c11, c20, c21, c30, c31 = z, z, z, z, z, z, z, z
-                    c40, c41, c50, c51, c60, c61, c70, c71 = z, z, z, z, z, z, z, z
+                    t = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
                 else:                                   # go on from the stored partial sums
-                    (c00, c01, c10, c11, c20, c21, c30, c31,
-                     c40, c41, c50, c51, c60, c61, c70, c71) = vload_tile(out, d, I, h)
-                gi, xi = n0 * O + o0, n0 * I + j0
-                for _ in range(n0, n1):
-                    x0, x1 = vload(xf, xi), vload(xf, xi + h)
-                    a = vbroadcast(gf, gi)
-                    c00, c01 = vfma(a, x0, c00), vfma(a, x1, c01)
-                    a = vbroadcast(gf, gi + 1)
-                    c10, c11 = vfma(a, x0, c10), vfma(a, x1, c11)
-                    a = vbroadcast(gf, gi + 2)
-                    c20, c21 = vfma(a, x0, c20), vfma(a, x1, c21)
-                    a = vbroadcast(gf, gi + 3)
-                    c30, c31 = vfma(a, x0, c30), vfma(a, x1, c31)
-                    a = vbroadcast(gf, gi + 4)
-                    c40, c41 = vfma(a, x0, c40), vfma(a, x1, c41)
-                    a = vbroadcast(gf, gi + 5)
-                    c50, c51 = vfma(a, x0, c50), vfma(a, x1, c51)
-                    a = vbroadcast(gf, gi + 6)
-                    c60, c61 = vfma(a, x0, c60), vfma(a, x1, c61)
-                    a = vbroadcast(gf, gi + 7)
-                    c70, c71 = vfma(a, x0, c70), vfma(a, x1, c71)
-                    gi += O
-                    xi += I
-                vstore_tile(out, d, I, h, (c00, c01, c10, c11, c20, c21, c30, c31,
-                                           c40, c41, c50, c51, c60, c61, c70, c71))
+                    t = vload_tile(out, d, I, h)
+                # step n: g[n, o0 : o0 + 8] broadcast, x[n, j0 : j0 + 32] loaded
+                t = fma_tile(t, gf, n0 * O + o0, 1, O, xf, n0 * I + j0, I, h, n1 - n0)
+                vstore_tile(out, d, I, h, t)
