@@ -33,6 +33,8 @@ measured here).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 from numba import get_num_threads, njit, prange
 
@@ -372,7 +374,8 @@ def linear(x: np.ndarray, weight: np.ndarray, bias) -> np.ndarray:
     _ask_for_backward_kernels(dtype)
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     narrow = _narrow_fits(x, wt.T, True)
-    with blas_single_threaded():
+    # (narrow: no BLAS call to hold at one thread)
+    with nullcontext() if narrow else blas_single_threaded():
         if blocks > 1 and parallel_ready(_linear_row_blocks, x, wt, b, has_bias, out, blocks,
                                          narrow):
             _linear_row_blocks(x, wt, b, has_bias, out, blocks, narrow)
@@ -445,7 +448,7 @@ def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
     side_by_side = get_num_threads() > 1 and \
         g.shape[0] * g.shape[1] * x.shape[1] >= PARALLEL_MIN_MACS // 2
     tiled, narrow = _weight_grad_fits(g, x), _narrow_fits(g, w, False)
-    with blas_single_threaded():
+    with nullcontext() if tiled and narrow else blas_single_threaded():   # (BLAS used?)
         if side_by_side and parallel_ready(_linear_grads, g, w, x, dx, dw, db, need_db, tiled,
                                            narrow):
             _linear_grads(g, w, x, dx, dw, db, need_db, tiled, narrow)

@@ -22,6 +22,8 @@ keeps the pre-activation h and rehashes the mask from the seed.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 from numba import njit, prange
 
@@ -152,7 +154,7 @@ def linear_act_forward(x, weight, bias, activation, p, seed):
     blocks = _row_blocks(x, x.shape[0] * x.shape[1] * wt.shape[1])
     drop_args = _dropout_args(p, seed, dtype)
     narrow = _narrow_fits(x, wt.T, True)
-    with blas_single_threaded():
+    with nullcontext() if narrow else blas_single_threaded():       # (narrow: no BLAS call)
         if activation == "relu":
             args = (x, wt, b, has_bias, out, blocks, *drop_args, narrow)
             parallel = blocks > 1 and parallel_ready(_linear_relu_blocks, *args)
