@@ -149,3 +149,64 @@ def test_compile_ahead_leaves_the_kernel_in_the_cache_for_its_first_call(tmp_pat
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["worker_started"] and report["same_numbers"]
     assert report["cache_hits"] == 1 and report["cache_misses"] == 0
+
+
+_SERIAL_AHEAD = """
+import json, time
+import numpy as np
+from minitensor import kernels
+kernels.set_backend("numba")
+from minitensor.kernels.numba_cpu import _background_compile as bg, linear_act
+kernel = linear_act._relu_grad_flat.serial      # a parallel kernel's serial twin
+g = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+y = np.maximum(np.random.default_rng(1).standard_normal(1000).astype(np.float32), 0)
+dh = np.empty_like(g)
+bg.compile_ahead(kernel, g, y, np.float32(1), dh)
+deadline = time.monotonic() + 120
+while bg._key(kernel) not in bg._done and time.monotonic() < deadline:
+    time.sleep(0.05)
+kernel(g, y, np.float32(1), dh)
+print(json.dumps({"cache_hits": sum(kernel.stats.cache_hits.values()),
+                  "cache_misses": sum(kernel.stats.cache_misses.values()),
+                  "same_numbers": bool(np.array_equal(dh, np.where(y > 0, g, 0)))}))
+"""
+
+
+def test_compile_ahead_finds_a_serial_twin(tmp_path):
+    """A serial twin lives on its parallel kernel (``<kernel>_serial``), not in the module:
+    the background process finds it there, and the first call here loads it."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="1",
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _SERIAL_AHEAD], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["same_numbers"]
+    assert report["cache_hits"] == 1 and report["cache_misses"] == 0
+
+
+def test_the_background_process_takes_compile_ahead_requests_first(tmp_path):
+    """Requests marked ``first`` (compile_ahead's: the asking process will soon need them)
+    go before the parallel kernels asked earlier that are still waiting."""
+    import pickle
+    from numba import types
+    from minitensor.kernels.numba_cpu import _background_compile as bg
+    a2, a1 = types.Array(types.float32, 2, "C"), types.Array(types.float32, 1, "C")
+    module = "minitensor.kernels.numba_cpu.linalg"
+    asked = [(1, module, "_dot", (a2, a2, a2)),
+             (1, module, "_column_sums", (a2, a1)),
+             (0, module, "_add_bias", (a2, a1, types.intp, types.intp))]
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="0",
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    payload = b"".join(len(r).to_bytes(8, "little") + r for r in map(pickle.dumps, asked))
+    proc = subprocess.run([sys.executable, "-m", bg.__name__], input=payload, env=env,
+                          capture_output=True, timeout=600)
+    replies = [line.split("\t") for line in proc.stdout.decode().splitlines()]
+    assert [status for status, *_ in replies] == ["done"] * 3
+    order = [name for *_, name in replies]
+    # _add_bias, asked last, is not left behind _column_sums (_dot may already be compiling
+    # when it arrives); the parallel kernels keep the order they were asked in
+    assert order.index("_add_bias") < order.index("_column_sums")
+    assert order.index("_dot") < order.index("_column_sums")

@@ -85,7 +85,7 @@ def compile_ahead(kernel, *args) -> None:
         return
     sig = _signature(kernel, args)
     if sig is not None and not _loaded_or_cached(kernel, sig):
-        _send(kernel, sig)
+        _send(kernel, sig, first=True)
 
 
 def _first_calls(kernel, args) -> bool:
@@ -132,14 +132,16 @@ def _loaded_or_cached(kernel, sig) -> bool:
         return True
 
 
-def _send(kernel, sig) -> bool:
+def _send(kernel, sig, first: bool = False) -> bool:
     """Ask the background process to compile ``kernel`` for ``sig`` (started at the first
-    request); False when it cannot be asked."""
+    request); ``first``: before the parallel kernels it was asked for (compile_ahead's
+    kernels are on this process's critical path, parallel code is not). False when it
+    cannot be asked."""
     global _worker, _worker_pid
     try:
         # Numba types travel pickled (its own cache index pickles them too) over a pipe
         # between this process and the child it started; nothing is read from disk.
-        request = pickle.dumps((*_key(kernel), sig))
+        request = pickle.dumps((0 if first else 1, *_key(kernel), sig))
     except Exception:
         return False
     with _lock:
@@ -194,17 +196,41 @@ def _stop(worker) -> None:
     worker.returncode = 0     # not waited for on purpose (Popen would warn at exit)
 
 
+def _resolve(module, name: str):
+    """The jitted function ``name`` of ``module``; a parallel kernel's serial twin
+    (``_threads.parallel_kernel``) is named ``<kernel>_serial`` and lives on the kernel."""
+    if hasattr(module, name) or not name.endswith("_serial"):
+        return getattr(module, name)
+    return getattr(module, name[:-len("_serial")]).serial
+
+
 def _serve() -> None:
-    """The background process: compile each (module, name, signature) read from stdin."""
+    """The background process: compile each (module, name, signature) read from stdin,
+    the compile_ahead ones first (see _send), otherwise in the order asked."""
     import importlib
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    import queue
+    requests = queue.PriorityQueue()     # (priority, arrival, (module, name, sig) | None: the end)
+
+    def read(stdin=sys.stdin.buffer):
+        arrival = 0
+        while True:
+            header = stdin.read(8)
+            if len(header) < 8:
+                requests.put((2, arrival, None))
+                return
+            priority, *request = pickle.loads(stdin.read(int.from_bytes(header, "little")))
+            requests.put((priority, arrival, request))
+            arrival += 1
+
+    threading.Thread(target=read, daemon=True).start()
+    stdout = sys.stdout.buffer
     while True:
-        header = stdin.read(8)
-        if len(header) < 8:
+        _, _, request = requests.get()
+        if request is None:
             return
-        module, name, sig = pickle.loads(stdin.read(int.from_bytes(header, "little")))
+        module, name, sig = request
         try:
-            getattr(importlib.import_module(module), name).compile(sig)
+            _resolve(importlib.import_module(module), name).compile(sig)
             status = "done"
         except Exception:                 # the caller then compiles it itself
             status = "failed"
