@@ -18,14 +18,15 @@ three products run on our own register-tiled kernels instead of BLAS (forward an
 OpenBLAS there on one core.
 
 Thread policy (see ``_threads.py``): Numba's thread pool owns the parallelism, and every
-GEMM is a single-threaded BLAS call (SciPy's OpenBLAS, which Numba's ``np.dot`` calls)
-on a block of rows. NumPy's own BLAS is never used for float products here: a threaded
+BLAS product is a single-threaded call (SciPy's OpenBLAS, which Numba's ``np.dot`` calls)
+on a block of rows; our own kernels run on the calling thread the same way. NumPy's own BLAS is never used for float products here: a threaded
 OpenBLAS keeps its idle threads spinning, and on a loaded 2-core machine that cost a
 Transformer training step 5-8x (1.0-1.5 s instead of 0.19 s). Products too small to
 pay for waking a second thread run on the calling thread.
 
-Splitting rows never changes results: each output element is still one BLAS dot
-product over the whole shared dimension, so 1 and N threads give identical numbers.
+Splitting rows never changes results: each output element is still one dot product
+over the whole shared dimension (BLAS's, or one in-order FMA chain in our kernels), so
+1 and N threads give identical numbers.
 
 ``matmul_tiled(a, b)`` is the teaching kernel: a readable cache-tiled 2-D matmul in plain
 loops. It is tested, but the dispatcher does not use it (BLAS is faster on every shape
