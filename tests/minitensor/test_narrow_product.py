@@ -62,8 +62,10 @@ def test_rows_outside_the_block_untouched_and_blocks_give_the_same_bits(transpos
     np.testing.assert_array_equal(parts, whole)
 
 
-def test_fits_only_where_measured_faster():
+def test_fits_only_where_measured_faster(monkeypatch):
     a, w, _ = _operands(64, 64, 64)
+    if not P.NATIVE_512:
+        pytest.skip("no 512-bit vectors on this CPU: every product stays with BLAS")
     assert P.fits(a, w, True) and P.fits(a, w, False)
     assert not P.fits(a.astype(np.float64), w.astype(np.float64), True)   # float32 only
     assert not P.fits(*_operands(64, 64, 384)[:2], True)                   # wide: BLAS
@@ -72,6 +74,8 @@ def test_fits_only_where_measured_faster():
     assert not P.fits(np.asfortranarray(a), w, True)                       # rows not contiguous
     assert not P.fits(a, w[:, :32], True)                                  # K disagrees
     assert not P.fits(a[:0], w, True)
+    monkeypatch.setattr(P, "NATIVE_512", False)      # AVX2: the tile would spill, BLAS wins
+    assert not P.fits(a, w, True) and not P.fits(a, w, False)
 
 
 @pytest.mark.parametrize("M,K,N", [(704, 64, 64), (704, 64, 256), (1024, 128, 128), (24, 64, 32)])
@@ -95,7 +99,7 @@ def test_linear_backward_dx_same_bits_on_every_path(M, K, N):
     g = rng.standard_normal((M, K)).astype(np.float32)        # dY (M, out = K)
     x = rng.standard_normal((M, N)).astype(np.float32)        # input (M, in = N)
     weight = rng.standard_normal((K, N)).astype(np.float32)   # (out, in)
-    assert P.fits(g, weight, False)
+    assert P.fits(g, weight, False) == P.NATIVE_512       # (else BLAS's, the same checks)
     dxs = []
     for threads in (1, 2):
         with kernels.threads(threads):

@@ -28,7 +28,7 @@ def _operands(N, I, O, seed=0, dtype=np.float32):
 @pytest.mark.parametrize("N,I,O", SHAPES)
 def test_matches_float64_and_its_numpy_twin(N, I, O):
     g, x, _ = _operands(N, I, O)
-    assert W.fits(g, x)
+    assert W.fits(g, x) == W.NATIVE_512     # (run below either way: right on every CPU)
     dw = np.full((O, I), np.nan, np.float32)
     W.weight_grad(g, x, dw)
     exact = g.astype(np.float64).T @ x.astype(np.float64)
@@ -40,8 +40,10 @@ def test_matches_float64_and_its_numpy_twin(N, I, O):
     np.testing.assert_allclose(dw, twin, rtol=2e-4, atol=2e-4 * np.abs(exact).max())
 
 
-def test_fits_only_where_measured_faster():
+def test_fits_only_where_measured_faster(monkeypatch):
     g, x, _ = _operands(64, 64, 64)
+    if not W.NATIVE_512:
+        pytest.skip("no 512-bit vectors on this CPU: dW stays with BLAS")
     assert W.fits(g, x)
     assert not W.fits(g.astype(np.float64), x.astype(np.float64))     # float32 only
     assert not W.fits(*_operands(64, 64, 1000)[:2])                    # long rows: BLAS
@@ -50,6 +52,8 @@ def test_fits_only_where_measured_faster():
     assert not W.fits(*_operands(64, 48, 64)[:2])                      # not 32 columns a tile
     assert not W.fits(np.asfortranarray(g), x)                         # rows not contiguous
     assert not W.fits(g[:0], x[:0])
+    monkeypatch.setattr(W, "NATIVE_512", False)      # AVX2: the tile would spill, BLAS wins
+    assert not W.fits(g, x)
 
 
 @pytest.mark.parametrize("N,I,O", [(704, 64, 64), (1024, 128, 384), (64, 32, 16)])

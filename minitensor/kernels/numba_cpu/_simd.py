@@ -32,7 +32,13 @@ from numba.core import cgutils
 from numba import njit
 from numba.extending import intrinsic, models, register_model
 
+from ._math import _compiles_for_avx512
+
 VECTOR_BYTES = 64  # one AVX-512 register
+# The register-tiled kernels (weight_grad, narrow_product) pay off only where a vector is
+# one register: elsewhere each is split in two and their 16-vector tile needs 32 of the
+# 16 AVX2 registers (it spills), so their ``fits`` leave the products to BLAS there.
+NATIVE_512 = _compiles_for_avx512()
 
 
 def lanes(dtype) -> int:

@@ -28,18 +28,20 @@ Every element is one chain of fused multiply-adds over k in order, started from 
 (or 0): the result depends neither on the thread count nor on the row block.
 
 Where it applies (``fits``): float32, a and b C-ordered, N a multiple of 32, K and N at
-most MAX_WIDTH. Measured on one core (Sapphire Rapids, 2026-12-07, both single-threaded,
-operands in cache): the default task's shapes 1.16-1.44x OpenBLAS's time ((704, 64) @
-(64, 64)^T + b: 153-170 against 114-123 GFLOP/s), config S's (1024, 128) @ (128, 128)^T
-1.16-1.19x; with the operands coming from memory, as inside a step, 1.05-1.2x. At 384-
-512 it measured even (0.96-1.06x), so those stay with BLAS.
+most MAX_WIDTH, on a CPU with 512-bit vectors (``_simd.NATIVE_512``). Measured on one
+core (Sapphire Rapids, 2026-12-07, both single-threaded, operands in cache): the default
+task's shapes 1.16-1.44x OpenBLAS's time ((704, 64) @ (64, 64)^T + b: 153-170 against
+114-123 GFLOP/s), config S's (1024, 128) @ (128, 128)^T 1.16-1.19x; with the operands
+coming from memory, as inside a step, 1.05-1.2x. At 384-512 it measured even (0.96-1.06x),
+so those stay with BLAS.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from ._simd import VECTOR_BYTES, fma_tile, lanes, vbroadcast, vfma, vload, vstore, vstore_tile, vzeros
+from ._simd import (NATIVE_512, VECTOR_BYTES, fma_tile, lanes, vbroadcast, vfma, vload, vstore,
+                    vstore_tile, vzeros)
 
 MR = 8                     # rows of out per tile (8 x 2 accumulators: 16 vector registers)
 VECTORS = 2                # vectors of columns per tile (32 float32)
@@ -50,7 +52,8 @@ _FLOAT32 = np.dtype(np.float32)
 def fits(a: np.ndarray, b: np.ndarray, transposed: bool) -> bool:
     """True when ``product_rows`` applies to a (M, K) @ B, B = b.T if ``transposed``
     else b, and measured faster than BLAS."""
-    if a.dtype != _FLOAT32 or b.dtype != _FLOAT32 or a.ndim != 2 or b.ndim != 2:
+    if not NATIVE_512 or a.dtype != _FLOAT32 or b.dtype != _FLOAT32 or a.ndim != 2 \
+            or b.ndim != 2:
         return False
     K = a.shape[1]
     k_b, N = (b.shape[1], b.shape[0]) if transposed else b.shape

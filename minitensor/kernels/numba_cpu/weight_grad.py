@@ -23,7 +23,8 @@ by every row tile; a tile's registers go to dw between passes and come back for 
 (float32 stored and reloaded exactly). Every element is one chain of fused multiply-adds
 over n in order, so the result depends neither on the thread count nor on KC.
 
-Where it applies (``fits``): float32, O a multiple of 8 and I of 32, O and I at most 384.
+Where it applies (``fits``): float32, O a multiple of 8 and I of 32, O and I at most 384,
+on a CPU with 512-bit vectors (``_simd.NATIVE_512``).
 Measured on one core (Sapphire Rapids, 2026-12-07, two runs), time against OpenBLAS's
 on the same operands: the default task's shapes 1.25-1.6x faster ((704, 64)^T (704, 64):
 35 against 55 us; PyTorch's MKL 38), config S's 1.02-1.16x ((1024, 384)^T (1024, 128):
@@ -35,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import VECTOR_BYTES, fma_tile, lanes, vload_tile, vstore_tile, vzeros
+from ._simd import NATIVE_512, VECTOR_BYTES, fma_tile, lanes, vload_tile, vstore_tile, vzeros
 
 MR = 8                     # rows of dw per tile (8 x 2 accumulators: 16 vector registers)
 VECTORS = 2                # vectors of columns per tile
@@ -46,7 +47,8 @@ _FLOAT32 = np.dtype(np.float32)
 
 def fits(g: np.ndarray, x: np.ndarray) -> bool:
     """True when ``weight_grad(g, x, dw)`` applies and measured faster than BLAS."""
-    if g.dtype != _FLOAT32 or x.dtype != _FLOAT32 or g.ndim != 2 or x.ndim != 2:
+    if not NATIVE_512 or g.dtype != _FLOAT32 or x.dtype != _FLOAT32 or g.ndim != 2 \
+            or x.ndim != 2:
         return False
     N, O = g.shape
     I = x.shape[1]
