@@ -42,12 +42,19 @@ print(json.dumps(report))
 """
 
 
-def _run(cache_dir, background: str):
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_NUM_THREADS",)}
+def _child_env(cache_dir, background: str) -> dict:
+    """A child process's environment: its own Numba cache, background compilation on
+    ("1") or off ("0"), this checkout importable."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
     env.update(NUMBA_CACHE_DIR=str(cache_dir), MINITENSOR_BACKGROUND_COMPILE=background,
                PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return env
+
+
+def _run(cache_dir, background: str, script: str = _PROBE):
+    """(the JSON report the script printed last, its stderr)."""
+    proc = subprocess.run([sys.executable, "-c", script], env=_child_env(cache_dir, background),
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
@@ -97,9 +104,8 @@ def test_a_run_that_ends_first_still_leaves_the_kernel_in_the_cache(tmp_path):
     """The process exits at once; the helper finishes what it was sent, so the next run
     loads the parallel kernel instead of starting its compilation over."""
     import time
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="1",
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    env = _child_env(tmp_path, "1")
+
     def short_run() -> bool:                      # True: the kernel was still pending at exit
         proc = subprocess.run([sys.executable, "-c", _SHORT], env=env, capture_output=True,
                               text=True, timeout=600)
@@ -140,13 +146,7 @@ print(json.dumps(report))
 
 def test_compile_ahead_leaves_the_kernel_in_the_cache_for_its_first_call(tmp_path):
     """A kernel asked for ahead is compiled over there; its first call here loads it."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="1",
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _AHEAD], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report, _ = _run(tmp_path, "1", _AHEAD)
     assert report["worker_started"] and report["same_numbers"]
     assert report["cache_hits"] == 1 and report["cache_misses"] == 0
 
@@ -175,13 +175,7 @@ print(json.dumps({"cache_hits": sum(kernel.stats.cache_hits.values()),
 def test_compile_ahead_finds_a_serial_twin(tmp_path):
     """A serial twin lives on its parallel kernel (``<kernel>_serial``), not in the module:
     the background process finds it there, and the first call here loads it."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="1",
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _SERIAL_AHEAD], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report, _ = _run(tmp_path, "1", _SERIAL_AHEAD)
     assert report["same_numbers"]
     assert report["cache_hits"] == 1 and report["cache_misses"] == 0
 
@@ -197,9 +191,7 @@ def test_the_background_process_takes_compile_ahead_requests_first(tmp_path):
     asked = [(1, module, "_dot", (a2, a2, a2)),
              (1, module, "_column_sums", (a2, a1)),
              (0, module, "_add_bias", (a2, a1, types.intp, types.intp))]
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    env.update(NUMBA_CACHE_DIR=str(tmp_path), MINITENSOR_BACKGROUND_COMPILE="0",
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    env = _child_env(tmp_path, "0")
     payload = b"".join(len(r).to_bytes(8, "little") + r for r in map(pickle.dumps, asked))
     proc = subprocess.run([sys.executable, "-m", bg.__name__], input=payload, env=env,
                           capture_output=True, timeout=600)
