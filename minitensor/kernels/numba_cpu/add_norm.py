@@ -22,10 +22,11 @@ import numpy as np
 from numba import njit, prange
 
 from ..buffers import empty
+from ._background_compile import compile_ahead
 from ._math import _JIT, _row_sum, _row_sum_sq_dev, _rows
 from ._threads import launch, parallel_kernel
 from .pointwise import _dropout_factor, _mask_args, dropout_backward
-from .rows import _LN_CHUNKS, _layer_norm_row_sums, layer_norm_backward
+from .rows import _LN_CHUNKS, _layer_norm_row_sums, ask_for_norm_backward, layer_norm_backward
 
 # Work estimates for the thread policy (``launch``), in layer-norm-forward elements
 # (rows.py's unit: ~0.35 ns), measured at (1024, 128) float32 on one core: the mask's
@@ -107,10 +108,14 @@ def add_norm_forward(x, y, weight, bias, eps, p, seed):
         launch(_keep_flat, _MASK_COST * x2.size, seed_, threshold, scale, zero, keep.reshape(-1))
         launch(_add_dropout_norm_rows, _FORWARD_COST * x2.size, x2, _rows(y), keep, scale, zero,
                w, b, dt(eps), dt(c), r, out2, mean, rstd)
+        # the backward's kernel compiles in the background meanwhile (rows.py's reason)
+        compile_ahead(_add_dropout_norm_backward_rows.serial, r, r, w, mean, rstd, dt(c), keep,
+                      scale, dt(0), r, r, r, r)
     else:   # p == 1 drops the whole branch: r = x + 0, as after dropout's zeros
         y2 = _rows(y) if p == 0 else np.zeros_like(x2)
         launch(_add_norm_rows, _FORWARD_COST * x2.size, x2, y2, w, b, dt(eps), dt(c), r, out2,
                mean, rstd)
+        ask_for_norm_backward(r, w, mean, rstd)      # its backward is layer norm's
     return out, ((r, mean, rstd, weight, bias is not None), keep, scale, p)
 
 

@@ -400,6 +400,8 @@ def _ask_for_backward_kernels(dtype) -> None:
     a, b = np.empty((8, 32), np.float32), np.empty((32, 32), np.float32)
     compile_ahead(_weight_grad, a, a, b)
     compile_ahead(_input_grad_into, a, b, a.copy(), True)
+    compile_ahead(_weight_grad_into, a, a, b, True)
+    compile_ahead(_column_sums, a, np.empty(32, np.float32))
 
 
 def linear_backward(dout: np.ndarray, x, weight, needs: tuple):
