@@ -70,6 +70,12 @@ def parallel_ready(kernel, *args) -> bool:
     return _first_calls(kernel, args)
 
 
+def asked_ahead(kernel) -> bool:
+    """True once ``compile_ahead`` was called for ``kernel``: a call site checks this
+    first, so that building the stand-in arguments costs nothing on later calls."""
+    return kernel in _ahead
+
+
 def compile_ahead(kernel, *args) -> None:
     """Ask the background process to compile ``kernel`` (any jitted function, not only a
     parallel one) for the types of ``args`` now, because this process will call it soon,

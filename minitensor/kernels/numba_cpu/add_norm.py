@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..buffers import empty
-from ._background_compile import compile_ahead
+from ._background_compile import asked_ahead, compile_ahead
 from ._math import _JIT, _row_sum, _row_sum_sq_dev, _rows
 from ._threads import launch, parallel_kernel
 from .pointwise import _dropout_factor, _mask_args, dropout_backward
@@ -109,8 +109,9 @@ def add_norm_forward(x, y, weight, bias, eps, p, seed):
         launch(_add_dropout_norm_rows, _FORWARD_COST * x2.size, x2, _rows(y), keep, scale, zero,
                w, b, dt(eps), dt(c), r, out2, mean, rstd)
         # the backward's kernel compiles in the background meanwhile (rows.py's reason)
-        compile_ahead(_add_dropout_norm_backward_rows.serial, r, r, w, mean, rstd, dt(c), keep,
-                      scale, dt(0), r, r, r, r)
+        if not asked_ahead(_add_dropout_norm_backward_rows.serial):
+            compile_ahead(_add_dropout_norm_backward_rows.serial, r, r, w, mean, rstd, dt(c),
+                          keep, scale, dt(0), r, r, r, r)
     else:   # p == 1 drops the whole branch: r = x + 0, as after dropout's zeros
         y2 = _rows(y) if p == 0 else np.zeros_like(x2)
         launch(_add_norm_rows, _FORWARD_COST * x2.size, x2, y2, w, b, dt(eps), dt(c), r, out2,

@@ -35,7 +35,7 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, prange
 
 from ..buffers import empty
-from ._background_compile import compile_ahead
+from ._background_compile import asked_ahead, compile_ahead
 from ._math import _JIT, _exp
 from ._threads import blas_single_threaded, launch, parallel_kernel
 from ._tiles import (_FASTMATH, _QKV_INPUT, BLOCK_K, BLOCK_Q, _add_mask_and_causal, _blocks_t,
@@ -391,18 +391,13 @@ def attention_weights_forward(inputs, layout, num_heads, mask, scale, dropout_p,
     return out, (p, scale, dropout_p, seed, num_heads, layout, *arrays)
 
 
-_backward_asked = False    # attention_weights_forward has asked for the backward's kernel
-
-
 def _ask_for_backward_kernel(out, args, q, k, v) -> None:
     """At the first forward, ask for the backward's kernel (its serial twin: the first
     backward runs it, see _threads.launch) to be compiled in the background for the types
     the backward will pass: on an empty cache it is ready when the first backward comes,
     seconds later (1 s of the first config-S step otherwise). args: the forward's."""
-    global _backward_asked
-    if _backward_asked:
+    if asked_ahead(_attention_weights_bwd.serial):
         return
-    _backward_asked = True
     qsrc, ksrc, vsrc, cols, dk, dv, _, _, scale, seed, threshold, dscale, zero, p, _, per = args
     no_dweights = np.zeros((1, 1, 1, 1), p.dtype)
     compile_ahead(_attention_weights_bwd.serial, out, no_dweights, False, qsrc, ksrc, vsrc,

@@ -40,7 +40,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..buffers import empty
-from ._background_compile import compile_ahead, parallel_ready
+from ._background_compile import asked_ahead, compile_ahead, parallel_ready
 from ._threads import blas_single_threaded
 from .narrow_product import MR as _NARROW_ROWS
 from .narrow_product import fits as _narrow_fits
@@ -64,7 +64,6 @@ BATCHED_MIN_WORK = 1 << 21
 TILE_M, TILE_K, TILE_N = 64, 128, 256
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_backward_kernels_asked = False   # linear() has asked for them to compile ahead (once)
 
 
 @njit(cache=True)
@@ -393,10 +392,8 @@ def _ask_for_backward_kernels(dtype) -> None:
     background: on an empty cache the first backward comes seconds later and finds them
     ready. Only their argument types matter (float32 C-ordered matrices), so small
     stand-ins ask for them whatever this layer's shapes are."""
-    global _backward_kernels_asked
-    if _backward_kernels_asked or dtype != np.float32:
+    if dtype != np.float32 or asked_ahead(_weight_grad):
         return
-    _backward_kernels_asked = True
     a, b = np.empty((8, 32), np.float32), np.empty((32, 32), np.float32)
     compile_ahead(_weight_grad, a, a, b)
     compile_ahead(_input_grad_into, a, b, a.copy(), True)

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..buffers import empty
-from ._background_compile import compile_ahead
+from ._background_compile import asked_ahead, compile_ahead
 from ._math import (_EXP_COST, _JIT, _SUM_FLAGS, _exp, _row_dot, _row_exp_store_sum, _row_max,
                     _row_sum, _row_sum_exp, _row_sum_sq_dev, _rows, _zero)
 from ._threads import launch, parallel_kernel
@@ -289,9 +289,10 @@ def ask_for_norm_backward(x2, w, mean, rstd) -> None:
     """On an empty cache, have layer norm's backward kernel (its serial twin: what the
     first backward runs) compiled in the background for the types it will be called
     with (dout, dx and the partial sums are C-ordered like x2), while the rest of the
-    first forward runs. Free after the first call (``compile_ahead`` asks once)."""
-    compile_ahead(_layer_norm_backward_rows.serial, x2, x2, w, mean, rstd,
-                  x2.dtype.type(x2.shape[1]), x2, x2, x2)
+    first forward runs. Asked once; later calls cost a set lookup."""
+    if not asked_ahead(_layer_norm_backward_rows.serial):
+        compile_ahead(_layer_norm_backward_rows.serial, x2, x2, w, mean, rstd,
+                      x2.dtype.type(x2.shape[1]), x2, x2, x2)
 
 
 @njit(**_JIT, fastmath=_SUM_FLAGS)
