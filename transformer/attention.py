@@ -43,8 +43,8 @@ class KVCache:
         """Keep batch rows ``index`` (B',) in that order (beam search's parent beams)."""
         if self.k is not None:
             index = np.asarray(index, dtype=np.int64)
-            self.k = mt.tensor(self.k.data[index])  # (B', S, E)
-            self.v = mt.tensor(self.v.data[index])  # (B', S, E)
+            self.k = mt.as_tensor(self.k.data[index])  # (B', S, E): a fresh array already
+            self.v = mt.as_tensor(self.v.data[index])  # (B', S, E)
 
 
 class MultiheadAttention(nn.Module):

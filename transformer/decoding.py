@@ -99,7 +99,8 @@ def _rows_of(memory, mask, index: np.ndarray, n: int):
     """(memory (n, S, D), mask (n, S) | None) restricted to the batch rows ``index``."""
     if len(index) == n:
         return memory, mask
-    return mt.tensor(memory.data[index]), (None if mask is None else mask[index])
+    # (indexing with an array made a fresh copy: wrap it, no second copy)
+    return mt.as_tensor(memory.data[index]), (None if mask is None else mask[index])
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -224,7 +225,7 @@ def beam_search(model, src, beam_size: int, max_len: int, bos_id: int, eos_id: i
         memory = model.encode(src, src_pad_mask)                             # (B, S, D)
         B = memory.shape[0]
         rep = np.repeat(np.arange(B), K)                                     # (B*K,)
-        memory = mt.tensor(memory.data[rep])                                 # (B*K, S, D)
+        memory = mt.as_tensor(memory.data[rep])                              # (B*K, S, D)
         mem_mask = None if src_pad_mask is None else src_pad_mask[rep]       # (B*K, S)
         tokens = np.full((B * K, 1), bos_id, dtype=np.int64)                 # (B*K, 1)
         scores = np.full((B, K), -np.inf)                                    # (B, K)
